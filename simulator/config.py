@@ -1,0 +1,51 @@
+"""Settings, read from ``SIMULATOR_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _bundled(name: str) -> Path:
+    """The demo folder: the checkout's top-level copy, else the one shipped in the wheel."""
+    checkout = _PACKAGE.parent / name
+    if (checkout / ".simulator-data").exists():
+        return checkout
+    return _PACKAGE / "_demo" / name
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SIMULATOR_", env_file=None, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = Field(
+        default=None, description="Base URL the simulator is reached at; default http://host:port"
+    )
+    database_url: str = "sqlite+aiosqlite:///./var/simulator.db"
+    broker_url: str | None = Field(default=None, description="amqp://… for RabbitMQ; unset = in-process")
+    routes_dir: Path = Field(default_factory=lambda: _bundled("routes"))
+    messages_dir: Path = Field(default_factory=lambda: _bundled("messages"))
+
+    max_body_bytes: int = 10 * 1024 * 1024
+    record_body_max_bytes: int = 256 * 1024
+    retention_max_exchanges: int = 200_000
+    record_batch_size: int = 500
+    record_flush_interval_s: float = 0.05
+    forward_timeout_s: float = 30.0
+    admin_token: str | None = None
+    log_level: str = "info"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

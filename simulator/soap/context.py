@@ -1,0 +1,164 @@
+"""The context elements Serviceplatformen reads from the front of every request element."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+from lxml import etree
+
+from simulator.soap.errors import ErrorCode, SoapFaultError
+from simulator.soap.ns import AUTHORITY_CONTEXT, CALL_CONTEXT, INVOCATION_CONTEXT
+
+UUID_RE = re.compile(r"^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$")
+UUID_ANYCASE_RE = re.compile(r"^[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}$")
+CVR_RE = re.compile(r"^[0-9]{8}$")
+
+_CONTEXT_NS = {
+    "CallContext": CALL_CONTEXT,
+    "AuthorityContext": AUTHORITY_CONTEXT,
+    "InvocationContext": INVOCATION_CONTEXT,
+}
+_REQUIRED = ("ServiceAgreementUUID", "UserSystemUUID", "UserUUID", "ServiceUUID")
+_OPTIONAL = ("OnBehalfOfUser", "CallersServiceCallIdentifier", "AccountingInfo")
+
+
+@dataclass(frozen=True)
+class InvocationContext:
+    service_agreement_uuid: str
+    user_system_uuid: str
+    user_uuid: str
+    service_uuid: str
+    on_behalf_of_user: str | None = None
+    callers_service_call_identifier: str | None = None
+    accounting_info: str | None = None
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    invocation: InvocationContext | None
+    municipality_cvr: str | None  # AuthorityContext/MunicipalityCVR
+    call_context: dict[str, str]
+    payload_start: int  # index of the first payload child after the context elements
+
+
+def _text(el: etree._Element) -> str:
+    return (el.text or "").strip()
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower().replace("u_u_i_d", "uuid")
+
+
+def check_uuid(value: str, what: str) -> str:
+    if UUID_RE.match(value):
+        return value
+    if UUID_ANYCASE_RE.match(value):
+        raise SoapFaultError(ErrorCode.INVALID_UUID, f"{what} '{value}' must be written in lower case")
+    raise SoapFaultError(ErrorCode.INVALID_UUID, f"{what} '{value}' is not a UUID")
+
+
+def _invocation(el: etree._Element) -> InvocationContext:
+    seen: dict[str, str] = {}
+    for child in el:
+        if not isinstance(child.tag, str):
+            continue
+        qn = etree.QName(child)
+        if qn.localname not in _REQUIRED + _OPTIONAL:
+            raise SoapFaultError(
+                ErrorCode.INVALID_INVOCATION_CONTEXT, f"InvocationContext has an unknown element {qn.localname}"
+            )
+        if qn.namespace != INVOCATION_CONTEXT:
+            raise SoapFaultError(
+                ErrorCode.INVALID_INVOCATION_CONTEXT,
+                f"InvocationContext/{qn.localname} must be in namespace {INVOCATION_CONTEXT}",
+            )
+        if qn.localname in seen:
+            raise SoapFaultError(
+                ErrorCode.INVALID_INVOCATION_CONTEXT, f"InvocationContext/{qn.localname} appears twice"
+            )
+        seen[qn.localname] = _text(child)
+    missing = [n for n in _REQUIRED if not seen.get(n)]
+    if missing:
+        raise SoapFaultError(
+            ErrorCode.INVALID_INVOCATION_CONTEXT, f"InvocationContext lacks {', '.join(missing)}"
+        )
+    for name in _REQUIRED:
+        check_uuid(seen[name], f"InvocationContext/{name}")
+    for name in _OPTIONAL:
+        if name in seen and len(seen[name]) > 255:
+            raise SoapFaultError(
+                ErrorCode.INVALID_INVOCATION_CONTEXT, f"InvocationContext/{name} is longer than 255 characters"
+            )
+    return InvocationContext(**{_snake(k): v for k, v in seen.items()})
+
+
+def read_context(payload: etree._Element) -> RequestContext:
+    """Read CallContext?, AuthorityContext?, InvocationContext? from the front of the request element."""
+    found: dict[str, etree._Element] = {}
+    index = 0
+    children = [c for c in payload if isinstance(c.tag, str)]
+    for index, child in enumerate(children):  # noqa: B007 - index used after the loop
+        qn = etree.QName(child)
+        if qn.localname not in _CONTEXT_NS:
+            break
+        if qn.namespace != _CONTEXT_NS[qn.localname]:
+            raise SoapFaultError(
+                ErrorCode.MISPLACED_CONTEXT,
+                f"{qn.localname} is in namespace {qn.namespace or '(none)'}; "
+                f"it must be in {_CONTEXT_NS[qn.localname]}",
+            )
+        if qn.localname in found:
+            raise SoapFaultError(ErrorCode.MISPLACED_CONTEXT, f"{qn.localname} appears twice")
+        found[qn.localname] = child
+    else:
+        index = len(children)
+    for child in children[index:]:
+        qn = etree.QName(child)
+        if qn.localname in _CONTEXT_NS and qn.namespace == _CONTEXT_NS[qn.localname]:
+            raise SoapFaultError(
+                ErrorCode.MISPLACED_CONTEXT,
+                f"{qn.localname} must come before the payload (CallContext?, AuthorityContext?, "
+                "InvocationContext? first in the request element)",
+            )
+
+    cvr = None
+    if "AuthorityContext" in found:
+        el = found["AuthorityContext"].find(f"{{{AUTHORITY_CONTEXT}}}MunicipalityCVR")
+        if el is None:
+            raise SoapFaultError(ErrorCode.INVALID_AUTHORITY_CONTEXT, "AuthorityContext lacks MunicipalityCVR")
+        cvr = _text(el)
+        if not CVR_RE.match(cvr):
+            raise SoapFaultError(
+                ErrorCode.INVALID_AUTHORITY_CONTEXT, f"MunicipalityCVR '{cvr}' is not 8 digits"
+            )
+    call_ctx = {}
+    if "CallContext" in found:
+        call_ctx = {etree.QName(c).localname: _text(c) for c in found["CallContext"] if isinstance(c.tag, str)}
+    invocation = _invocation(found["InvocationContext"]) if "InvocationContext" in found else None
+    return RequestContext(
+        invocation=invocation, municipality_cvr=cvr, call_context=call_ctx, payload_start=index
+    )
+
+
+def build_context_elements(
+    invocation: InvocationContext | None, municipality_cvr: str | None = None
+) -> list[etree._Element]:
+    """The context elements a caller (e.g. the simulated KY) puts first in a request."""
+    out: list[etree._Element] = []
+    if municipality_cvr:
+        ac = etree.Element(f"{{{AUTHORITY_CONTEXT}}}AuthorityContext", nsmap={"ac": AUTHORITY_CONTEXT})
+        etree.SubElement(ac, f"{{{AUTHORITY_CONTEXT}}}MunicipalityCVR").text = municipality_cvr
+        out.append(ac)
+    if invocation:
+        ic = etree.Element(f"{{{INVOCATION_CONTEXT}}}InvocationContext", nsmap={"ic": INVOCATION_CONTEXT})
+        for name in ("ServiceAgreementUUID", "UserSystemUUID", "UserUUID", "OnBehalfOfUser", "ServiceUUID",
+                     "CallersServiceCallIdentifier", "AccountingInfo"):
+            value = getattr(invocation, _snake(name))
+            if value is not None:
+                etree.SubElement(ic, f"{{{INVOCATION_CONTEXT}}}{name}").text = value
+        out.append(ic)
+    return out
