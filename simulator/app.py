@@ -1,0 +1,147 @@
+"""The ASGI application: `/service/...` (the mock-facing SOAP surface, a lean ASGI path), and the
+FastAPI admin/UI surface (`/api`, `/healthz`, `/docs`, component endpoints)."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from simulator import __version__
+from simulator.config import Settings, get_settings
+from simulator.runtime import Runtime, load_components
+from simulator.serviceplatform import SoapRequest, wsdl_for
+from simulator.web.api import router as api_router
+from simulator.web.deps import RuntimeDep
+
+log = logging.getLogger(__name__)
+
+SERVICE_PREFIX = "/service/"
+
+
+def create_app(settings: Settings | None = None, *, db_schema: str | None = None) -> SimulatorApp:
+    settings = settings or get_settings()
+    components = load_components()
+    runtime = Runtime.build(settings, components, db_schema=db_schema)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    api = FastAPI(
+        title="KY debtor simulator",
+        version=__version__,
+        description="Admin API of the KY debtor simulator. The SOAP services live under /service/.",
+        lifespan=lifespan,
+    )
+    api.state.runtime = runtime
+    api.include_router(api_router, prefix="/api")
+    for c in components:
+        if c.admin_router is not None:
+            api.include_router(c.admin_router, prefix="/api")
+        if c.public_router is not None:
+            api.include_router(c.public_router)
+
+    @api.get("/healthz", tags=["health"])
+    async def healthz(rt: RuntimeDep) -> dict[str, Any]:
+        """Database and broker state; `ok` is false when either is down."""
+        database = await rt.db.ping()
+        out: dict[str, Any] = {
+            "version": __version__,
+            "database": {"ok": database, "dialect": rt.db.dialect},
+            "recorder": {"pending": rt.recorder.pending, "last_error": rt.recorder.last_error},
+        }
+        for c in rt.components:
+            out[c.name] = await c.health(rt)
+        out["broker"] = out.get("beskedfordeler", {}).get("broker", {"ok": True, "kind": "none"})
+        out["ok"] = database and all(v.get("ok", True) for v in out.values() if isinstance(v, dict))
+        return out
+
+    return SimulatorApp(api, runtime)
+
+
+class SimulatorApp:
+    """Routes `/service/...` straight to the SOAP pipeline and everything else to FastAPI."""
+
+    def __init__(self, api: FastAPI, runtime: Runtime) -> None:
+        self.api = api
+        self.runtime = runtime
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(SERVICE_PREFIX):
+            await self._soap(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+    async def _soap(self, scope, receive, send) -> None:
+        method = scope["method"]
+        path = scope["path"]
+        if method == "GET" and scope.get("query_string", b"").lower() in (b"wsdl", b"wsdl="):
+            try:
+                body = wsdl_for(self.runtime.routes, self.runtime.pipeline, path, self.runtime.settings.base_url)
+            except LookupError as e:
+                return await _plain(send, 404, str(e).encode())
+            return await _plain(send, 200, body, b"text/xml; charset=utf-8")
+        if method != "POST":
+            return await _plain(send, 405, b"POST a SOAP 1.1 envelope, or GET ?wsdl", extra=[(b"allow", b"GET, POST")])
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        limit = self.runtime.settings.max_body_bytes
+        chunks: list[bytes] = []
+        size = 0
+        over = False
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if not over:
+                if size > limit:
+                    over = True
+                    chunks = [b"".join(chunks)[: 64 * 1024]]  # keep a head for the record only
+                else:
+                    chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        request = SoapRequest(
+            path=path, body=body, soap_action=headers.get("soapaction"), origin="http",
+            session=headers.get("x-simulator-session"), correlation_id=headers.get("x-correlation-id"),
+            headers=headers,
+        )
+        if over:
+            response = await self.runtime.pipeline.handle_oversized(request, size)
+        else:
+            response = await self.runtime.pipeline.handle(request)
+        if response.drop_connection:
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"text/xml"), (b"content-length", b"1000")]})
+            await send({"type": "http.response.body", "body": b"<", "more_body": False})
+            return
+        await send({
+            "type": "http.response.start",
+            "status": response.status,
+            "headers": [
+                (b"content-type", response.content_type.encode("latin-1")),
+                (b"x-simulator-exchange-id", response.exchange_id.encode()),
+            ],
+        })
+        await send({"type": "http.response.body", "body": response.body})
+
+
+async def _plain(send, status: int, body: bytes, content_type: bytes = b"text/plain; charset=utf-8", extra=()) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", content_type), *extra]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def main_app() -> SimulatorApp:
+    """Factory for `uvicorn --factory simulator.app:main_app`."""
+    logging.basicConfig(level=get_settings().log_level.upper())
+    return create_app()

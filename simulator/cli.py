@@ -1,0 +1,63 @@
+"""The `simulator` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from simulator.config import get_settings
+
+app = typer.Typer(help="KY debtor simulator: Serviceplatformen, Beskedfordeleren and Klassifikation on your laptop.",
+                  no_args_is_help=True)
+routes_app = typer.Typer(help="The route table in routes/.", no_args_is_help=True)
+app.add_typer(routes_app, name="routes")
+
+
+@app.command()
+def run(
+    host: Annotated[str | None, typer.Option(help="default SIMULATOR_HOST or 127.0.0.1")] = None,
+    port: Annotated[int | None, typer.Option(help="default SIMULATOR_PORT or 8000")] = None,
+) -> None:
+    """Start the simulator (embedded defaults: SQLite file, in-process broker)."""
+    import uvicorn
+
+    settings = get_settings()
+    if host:
+        settings.host = host
+    if port:
+        settings.port = port
+    typer.echo(f"KY debtor simulator on http://{settings.host}:{settings.port}  (admin API: /docs)")
+    typer.echo(f"  routes:   {settings.routes_dir}\n  messages: {settings.messages_dir}\n  database: {settings.database_url}")
+    typer.echo(f"  broker:   {settings.broker_url or 'in-process'}")
+    uvicorn.run("simulator.app:main_app", factory=True, host=settings.host, port=settings.port,
+                log_level=settings.log_level, access_log=False)
+
+
+@routes_app.command("check")
+def routes_check(
+    directory: Annotated[Path | None, typer.Argument(help="default SIMULATOR_ROUTES_DIR or the demo routes")] = None,
+) -> None:
+    """Validate the route files: one line per problem, with file and line."""
+    from simulator.runtime import load_components
+    from simulator.serviceplatform import RouteFileError, read_route_files
+    from simulator.soap.contract import contract_names
+
+    load_components()
+    directory = directory or get_settings().routes_dir
+    try:
+        files = read_route_files(directory, known_contracts=set(contract_names()))
+    except RouteFileError as e:
+        for p in e.problems:
+            typer.echo(f"{directory / p.file}:{p.line}: {p.message}", err=True)
+        typer.echo(f"{len(e.problems)} problem(s)", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"{directory}: OK — {len(files.services)} services, {len(files.systems)} systems, "
+        f"{len(files.municipalities)} municipalities, {len(files.routes)} routes, {len(files.agreements)} agreements"
+    )
+
+
+if __name__ == "__main__":
+    app()

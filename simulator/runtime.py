@@ -1,0 +1,102 @@
+"""The running simulator's parts, built once at start and handed to every component and route."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+from fastapi import APIRouter
+
+from simulator.config import Settings
+from simulator.serviceplatform import Handler, Pipeline, RouteTable, SoapRequest, SoapResponse
+from simulator.soap.contract import contract_names
+from simulator.store import Database
+from simulator.traffic import Recorder
+
+log = logging.getLogger(__name__)
+
+COMPONENTS = ("simulator.ky", "simulator.beskedfordeler", "simulator.klassifikation")
+"""Sub-packages that plug into the runtime; each exposes `component` (see `Component`)."""
+
+
+class Component(Protocol):
+    """A capability that plugs into the simulator (KY, Beskedfordeler, Klassifikation, …)."""
+
+    name: str
+    admin_router: APIRouter | None  # mounted under /api
+    public_router: APIRouter | None  # mounted at the root (protocol endpoints)
+
+    async def start(self, rt: Runtime) -> None: ...
+
+    async def stop(self, rt: Runtime) -> None: ...
+
+    async def health(self, rt: Runtime) -> dict[str, Any]: ...
+
+
+def load_components() -> list[Component]:
+    """Import every component module; importing also registers its contracts."""
+    found = []
+    for name in COMPONENTS:
+        if importlib.util.find_spec(name) is None:
+            continue
+        found.append(importlib.import_module(name).component)
+    return found
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    routes: RouteTable
+    recorder: Recorder
+    http: httpx.AsyncClient
+    pipeline: Pipeline
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    components: list[Component] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)  # per-component state, keyed by component name
+
+    @classmethod
+    def build(cls, settings: Settings, components: list[Component], *, db_schema: str | None = None) -> Runtime:
+        db = Database(settings.database_url, schema=db_schema)
+        routes = RouteTable.from_directory(settings.routes_dir, known_contracts=set(contract_names()))
+        recorder = Recorder(
+            db, batch_size=settings.record_batch_size, interval_s=settings.record_flush_interval_s,
+            retention=settings.retention_max_exchanges,
+        )
+        http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+        handlers: dict[str, Handler] = {}
+        pipeline = Pipeline(
+            routes, recorder, http, handlers, max_body_bytes=settings.max_body_bytes,
+            record_body_max_bytes=settings.record_body_max_bytes, forward_timeout_s=settings.forward_timeout_s,
+        )
+        return cls(settings=settings, db=db, routes=routes, recorder=recorder, http=http, pipeline=pipeline,
+                   handlers=handlers, components=components)
+
+    async def start(self) -> None:
+        await self.db.migrate()
+        await self.routes.sync(self.db)
+        await self.recorder.start()
+        for c in self.components:
+            await c.start(self)
+
+    async def stop(self) -> None:
+        for c in reversed(self.components):
+            try:
+                await c.stop(self)
+            except Exception:  # noqa: BLE001 - keep stopping the rest
+                log.exception("stopping %s failed", c.name)
+        await self.recorder.stop()
+        await self.http.aclose()
+        await self.db.close()
+
+    async def call(self, service: str, body: bytes, *, soap_action: str | None = None, origin: str,
+                   session: str | None = None) -> SoapResponse:
+        """Send a call into the platform as one of the simulator's own systems (e.g. KY), exactly
+        as an outside caller would: same checks, route, recording."""
+        path = self.routes.services[service].path
+        return await self.pipeline.handle(
+            SoapRequest(path=path, body=body, soap_action=soap_action, origin=origin, session=session)
+        )

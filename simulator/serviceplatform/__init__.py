@@ -1,0 +1,21 @@
+"""Serviceplatformen: route table, agreements, and the SOAP pipeline every call walks."""
+
+from simulator.serviceplatform.pipeline import Pipeline, wsdl_for
+from simulator.serviceplatform.routefiles import (
+    AgreementDef,
+    MunicipalityDef,
+    Problem,
+    RouteDef,
+    RouteFileError,
+    ServiceDef,
+    SystemDef,
+    read_route_files,
+)
+from simulator.serviceplatform.routetable import RouteTable, RouteTableError
+from simulator.serviceplatform.types import Handler, SoapCall, SoapRequest, SoapResponse
+
+__all__ = [
+    "AgreementDef", "Handler", "MunicipalityDef", "Pipeline", "Problem", "RouteDef", "RouteFileError",
+    "RouteTable", "RouteTableError", "ServiceDef", "SoapCall", "SoapRequest", "SoapResponse", "SystemDef",
+    "read_route_files", "wsdl_for",
+]

@@ -1,0 +1,325 @@
+"""The pipeline every Serviceplatform call walks:
+
+parse → service → operation → context → validation → agreement → route → (fault injection) →
+dispatch (built-in handler or forward to the provider) → record → respond.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from lxml import etree
+
+from simulator.serviceplatform.routefiles import RouteDef, ServiceDef
+from simulator.serviceplatform.routetable import RouteTable
+from simulator.serviceplatform.types import SOAP_CONTENT_TYPE, Handler, SoapCall, SoapRequest, SoapResponse
+from simulator.soap.context import read_context
+from simulator.soap.contract import Contract, Operation, find_operation, get_contract
+from simulator.soap.envelope import build_envelope, build_fault, fault_code_of, parse_envelope, parse_xml
+from simulator.soap.errors import ErrorCode, SoapFaultError
+from simulator.soap.ns import SOAP11
+from simulator.traffic.recorder import Recorder, truncate_body
+
+
+class _Trace:
+    """What the pipeline learned about one exchange, in the shape of a recorded row."""
+
+    def __init__(self, request: SoapRequest) -> None:
+        self.t0 = time.perf_counter()
+        self.row: dict[str, Any] = {
+            "id": str(uuid.uuid4()),
+            "started_at": datetime.now(UTC),
+            "origin": request.origin,
+            "session": request.session,
+            "correlation_id": request.correlation_id,
+            "decision": "refused",
+            "reason": "",
+            "violations": None,
+            "context": None,
+            "provider_ms": None,
+            "service": None,
+            "operation": None,
+            "municipality": None,
+            "system_uuid": None,
+            "agreement_uuid": None,
+            "route_target": None,
+            "callers_call_id": None,
+        }
+
+    def set(self, **kw: Any) -> None:
+        self.row.update(kw)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        routes: RouteTable,
+        recorder: Recorder,
+        http: httpx.AsyncClient,
+        handlers: dict[str, Handler],
+        *,
+        max_body_bytes: int,
+        record_body_max_bytes: int,
+        forward_timeout_s: float = 30.0,
+        official_contracts: dict[str, Contract] | None = None,
+    ) -> None:
+        self.routes = routes
+        self.recorder = recorder
+        self.http = http
+        self.handlers = handlers
+        self.max_body_bytes = max_body_bytes
+        self.record_body_max_bytes = record_body_max_bytes
+        self.forward_timeout_s = forward_timeout_s
+        self.official_contracts = official_contracts if official_contracts is not None else {}
+
+    def contract_for(self, service: ServiceDef) -> Contract | None:
+        if service.official_contract and service.name in self.official_contracts:
+            return self.official_contracts[service.name]
+        return get_contract(service.contract) if service.contract else None
+
+    async def handle(self, request: SoapRequest) -> SoapResponse:
+        trace = _Trace(request)
+        try:
+            response = await self._walk(request, trace)
+        except SoapFaultError as e:
+            response = self._fault(e, trace)
+        except Exception as e:  # noqa: BLE001 - the caller gets a fault, the exchange is recorded
+            response = self._fault(SoapFaultError(ErrorCode.INTERNAL, f"internal error: {e!r}", client=False), trace)
+        response.exchange_id = trace.row["id"]
+        await self._record(trace, request, response)
+        return response
+
+    async def handle_oversized(self, request: SoapRequest, size: int) -> SoapResponse:
+        """Refuse a body over the limit without parsing it; `request.body` holds only its head."""
+        trace = _Trace(request)
+        service = self.routes.service_for_path(request.path)
+        trace.set(service=service.name if service else None)
+        error = SoapFaultError(
+            ErrorCode.BODY_TOO_LARGE, f"request body is {size} bytes; the limit is {self.max_body_bytes}"
+        )
+        response = self._fault(error, trace)
+        response.exchange_id = trace.row["id"]
+        await self._record(trace, request, response)
+        return response
+
+    # -- the walk ---------------------------------------------------------------------------------
+
+    async def _walk(self, request: SoapRequest, trace: _Trace) -> SoapResponse:
+        service = self.routes.service_for_path(request.path)
+        if service is None:
+            raise SoapFaultError(ErrorCode.UNKNOWN_SERVICE, f"no service is registered at {request.path}")
+        trace.set(service=service.name)
+        envelope = parse_envelope(request.body, max_bytes=self.max_body_bytes)
+        if envelope.payload is None:
+            raise SoapFaultError(ErrorCode.UNKNOWN_OPERATION, "the SOAP Body carries no request element")
+
+        contract = self.contract_for(service)
+        operation = self._operation(service, contract, request.soap_action, envelope.payload)
+        trace.set(operation=operation.name)
+
+        ctx = read_context(envelope.payload)
+        inv = ctx.invocation
+        if inv is not None:
+            trace.set(context=inv.as_dict() | ({"MunicipalityCVR": ctx.municipality_cvr} if ctx.municipality_cvr else {}),
+                      callers_call_id=inv.callers_service_call_identifier, system_uuid=inv.user_system_uuid,
+                      agreement_uuid=inv.service_agreement_uuid)
+        if inv is None:
+            raise SoapFaultError(
+                ErrorCode.MISSING_INVOCATION_CONTEXT,
+                "the request element has no InvocationContext "
+                f"({{http://serviceplatformen.dk/xml/schemas/InvocationContext/1/}}InvocationContext)",
+            )
+        if inv.service_uuid != service.uuid:
+            raise SoapFaultError(
+                ErrorCode.SERVICE_UUID_MISMATCH,
+                f"ServiceUUID {inv.service_uuid} does not match {service.name} ({service.uuid})",
+            )
+        system = self.routes.systems_by_uuid.get(inv.user_system_uuid)
+        if system is None:
+            raise SoapFaultError(ErrorCode.UNKNOWN_SYSTEM, f"UserSystemUUID {inv.user_system_uuid} is not a known it-system")
+        agreement = self.routes.agreements.get(inv.service_agreement_uuid)
+        if agreement is None:
+            raise SoapFaultError(ErrorCode.UNKNOWN_AGREEMENT, f"no service agreement {inv.service_agreement_uuid}")
+        if agreement.system != system.key:
+            raise SoapFaultError(
+                ErrorCode.AGREEMENT_OTHER_SYSTEM,
+                f"service agreement {agreement.uuid} belongs to system '{agreement.system}', "
+                f"not to the calling system '{system.key}' ({system.uuid})",
+            )
+        if agreement.service != service.name:
+            raise SoapFaultError(
+                ErrorCode.AGREEMENT_OTHER_SERVICE,
+                f"service agreement {agreement.uuid} covers {agreement.service}, not {service.name}",
+            )
+        municipality = ctx.municipality_cvr or agreement.municipality
+        trace.set(municipality=municipality)
+        if agreement.municipality != municipality:
+            raise SoapFaultError(
+                ErrorCode.AGREEMENT_OTHER_MUNICIPALITY,
+                f"service agreement {agreement.uuid} is for municipality {agreement.municipality}, "
+                f"but the call is on behalf of {municipality} (AuthorityContext)",
+            )
+        if not agreement.active:
+            raise SoapFaultError(ErrorCode.AGREEMENT_INACTIVE, f"service agreement {agreement.uuid} is not active")
+
+        if contract is not None and service.validation != "off":
+            violations = contract.validate_request(envelope.payload)
+            if violations:
+                trace.set(violations=[f"request: {v}" for v in violations])
+                if service.validation == "strict":
+                    raise SoapFaultError(
+                        ErrorCode.REQUEST_SCHEMA, "the request violates the contract: " + "; ".join(violations[:5])
+                    )
+
+        route = self.routes.route_for(service.name, municipality)
+        if route is None:
+            raise SoapFaultError(
+                ErrorCode.NO_ROUTE, f"no route for {service.name} in municipality {municipality}", client=False
+            )
+        trace.set(route_target=route.target)
+
+        injected = await self._inject(route, trace)
+        if injected is not None:
+            return injected
+
+        call = SoapCall(
+            exchange_id=trace.row["id"], service=service, operation=operation, municipality=municipality,
+            system=system, agreement=agreement, context=ctx, envelope=envelope,
+        )
+        if route.target.startswith("builtin:"):
+            return await self._builtin(route, call, trace)
+        return await self._forward(route, request, operation, contract, service, trace)
+
+    def _operation(
+        self, service: ServiceDef, contract: Contract | None, soap_action: str | None, payload: etree._Element
+    ) -> Operation:
+        if contract is None:
+            name = (soap_action or "").strip().strip('"').rstrip("/").rsplit("/", 1)[-1] or etree.QName(payload).localname
+            return Operation(name=name, soap_action=soap_action or "", request_element=payload.tag)
+        op = find_operation(contract, soap_action, payload.tag)
+        if op is None:
+            known = ", ".join(sorted(contract.operations))
+            what = f"SOAPAction {soap_action}" if soap_action and soap_action.strip('" ') else f"element {payload.tag}"
+            raise SoapFaultError(ErrorCode.UNKNOWN_OPERATION, f"{service.name} has no operation for {what} (known: {known})")
+        if op.request_element != payload.tag:
+            raise SoapFaultError(
+                ErrorCode.UNKNOWN_OPERATION,
+                f"SOAPAction names {op.name}, which expects {op.request_element}, but the Body carries {payload.tag}",
+            )
+        return op
+
+    async def _inject(self, route: RouteDef, trace: _Trace) -> SoapResponse | None:
+        fault = route.fault
+        if not fault:
+            return None
+        if fault.get("delay_ms"):
+            await asyncio.sleep(fault["delay_ms"] / 1000)
+        if fault.get("drop_connection"):
+            trace.set(decision="injected", reason="fault injection: connection dropped")
+            return SoapResponse(status=0, body=b"", exchange_id="", fault_code="INJECTED-DROP", drop_connection=True)
+        if fault.get("soap_fault"):
+            code = str(fault["soap_fault"])
+            trace.set(decision="injected", reason=f"fault injection: SOAP fault {code}")
+            body = build_fault(SoapFaultError(code, f"injected fault {code} on route {route.id}", client=False))
+            return SoapResponse(status=500, body=body, exchange_id="", fault_code=code)
+        if fault.get("http_status"):
+            status = int(fault["http_status"])
+            trace.set(decision="injected", reason=f"fault injection: HTTP {status}")
+            return SoapResponse(
+                status=status, body=f"injected HTTP {status} on route {route.id}".encode(),
+                exchange_id="", content_type="text/plain; charset=utf-8", fault_code=f"HTTP-{status}",
+            )
+        return None
+
+    async def _builtin(self, route: RouteDef, call: SoapCall, trace: _Trace) -> SoapResponse:
+        name = route.target.removeprefix("builtin:")
+        handler = self.handlers.get(name)
+        if handler is None:
+            raise SoapFaultError(ErrorCode.NO_ROUTE, f"route target {route.target} is not available", client=False)
+        trace.set(decision="handled", reason=f"built-in handler '{name}' for {call.service.name} in {call.municipality}")
+        payload = await handler(call)
+        return SoapResponse(status=200, body=build_envelope(payload), exchange_id="")
+
+    async def _forward(
+        self, route: RouteDef, request: SoapRequest, op: Operation, contract: Contract | None,
+        service: ServiceDef, trace: _Trace,
+    ) -> SoapResponse:
+        headers = {"Content-Type": SOAP_CONTENT_TYPE, "SOAPAction": f'"{op.soap_action or request.soap_action or ""}"'}
+        t = time.perf_counter()
+        try:
+            reply = await self.http.post(route.target, content=request.body, headers=headers,
+                                         timeout=self.forward_timeout_s)
+        except httpx.HTTPError as e:
+            trace.set(provider_ms=(time.perf_counter() - t) * 1000)
+            raise SoapFaultError(
+                ErrorCode.PROVIDER_UNREACHABLE,
+                f"the provider at {route.target} did not answer: {type(e).__name__} {e}".strip(), client=False,
+            ) from None
+        trace.set(provider_ms=(time.perf_counter() - t) * 1000, decision="routed",
+                  reason=f"forwarded to {route.target} (route {route.id})")
+        body = reply.content
+        try:
+            reply_env = parse_envelope(body, max_bytes=self.max_body_bytes)
+        except SoapFaultError as e:
+            raise SoapFaultError(
+                ErrorCode.PROVIDER_BAD_RESPONSE,
+                f"the provider at {route.target} answered HTTP {reply.status_code} with no valid SOAP 1.1 envelope ({e.text})",
+                client=False,
+            ) from None
+        payload = reply_env.payload
+        fault_code = None
+        if payload is not None and payload.tag == f"{{{SOAP11}}}Fault":
+            fault_code = fault_code_of(body) or "PROVIDER-FAULT"
+            trace.set(decision="provider-fault")
+        elif contract is not None and payload is not None and service.validation != "off":
+            violations = contract.validate_response(payload)
+            if violations:
+                trace.set(violations=(trace.row["violations"] or []) + [f"response: {v}" for v in violations])
+                if service.validation == "strict":
+                    raise SoapFaultError(
+                        ErrorCode.RESPONSE_SCHEMA,
+                        "the provider's response violates the contract: " + "; ".join(violations[:5]),
+                        client=False,
+                    )
+        return SoapResponse(
+            status=reply.status_code, body=body, exchange_id="",
+            content_type=reply.headers.get("content-type", SOAP_CONTENT_TYPE), fault_code=fault_code,
+        )
+
+    # -- faults and recording ---------------------------------------------------------------------
+
+    def _fault(self, error: SoapFaultError, trace: _Trace) -> SoapResponse:
+        trace.set(decision="refused", reason=error.text)
+        return SoapResponse(status=error.http_status, body=build_fault(error), exchange_id="", fault_code=str(error.code))
+
+    async def _record(self, trace: _Trace, request: SoapRequest, response: SoapResponse) -> None:
+        req_body, req_cut = truncate_body(request.body, self.record_body_max_bytes)
+        resp_body, resp_cut = truncate_body(response.body, self.record_body_max_bytes)
+        trace.set(
+            duration_ms=(time.perf_counter() - trace.t0) * 1000,
+            status="ok" if response.ok else "fault",
+            fault_code=response.fault_code,
+            http_status=response.status,
+            request_body=req_body, request_truncated=req_cut,
+            response_body=resp_body, response_truncated=resp_cut,
+        )
+        await self.recorder.record(trace.row)
+
+
+def wsdl_for(routes: RouteTable, pipeline: Pipeline, path: str, base_url: str) -> bytes:
+    """The WSDL of the service at `path`, with its address on this simulator."""
+    service = routes.service_for_path(path)
+    if service is None:
+        raise LookupError(f"no service is registered at {path}")
+    contract = pipeline.contract_for(service)
+    if contract is None:
+        raise LookupError(f"{service.name} has no contract to describe")
+    return contract.wsdl(base_url + service.path)
+
+
+__all__ = ["Pipeline", "parse_xml", "wsdl_for"]

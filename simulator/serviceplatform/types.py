@@ -1,0 +1,63 @@
+"""What flows through the pipeline: the request, the response, and the call a built-in handler gets."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from simulator.serviceplatform.routefiles import AgreementDef, ServiceDef, SystemDef
+from simulator.soap.context import RequestContext
+from simulator.soap.contract import Operation
+from simulator.soap.envelope import Envelope
+
+SOAP_CONTENT_TYPE = "text/xml; charset=utf-8"
+
+
+@dataclass
+class SoapRequest:
+    path: str
+    body: bytes
+    soap_action: str | None = None
+    origin: str = "http"  # http, or the simulator component that originates the call (ky, …)
+    session: str | None = None
+    correlation_id: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SoapResponse:
+    status: int
+    body: bytes
+    exchange_id: str
+    content_type: str = SOAP_CONTENT_TYPE
+    fault_code: str | None = None
+    drop_connection: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.fault_code is None and self.status < 400
+
+
+@dataclass
+class SoapCall:
+    """A call that passed every check, as a built-in handler receives it."""
+
+    exchange_id: str
+    service: ServiceDef
+    operation: Operation
+    municipality: str
+    system: SystemDef
+    agreement: AgreementDef
+    context: RequestContext
+    envelope: Envelope
+
+    @property
+    def payload(self) -> etree._Element:
+        """The request element (its first children are the context elements)."""
+        return self.envelope.payload
+
+
+Handler = Callable[[SoapCall], Awaitable[etree._Element]]
+"""A built-in route target: returns the response element, or raises SoapFaultError."""

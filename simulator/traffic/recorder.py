@@ -1,0 +1,127 @@
+"""Asynchronous, batched recording of exchanges, off the request path.
+
+`record()` only enqueues (it waits only when the queue is full: back-pressure, never loss); one
+writer task drains the queue in batches into the database, retrying a failed batch until it lands;
+`flush()` waits until everything enqueued so far is written; `stop()` flushes before it returns.
+Retention keeps the newest `retention` rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+
+from simulator.store import Database, ExchangeRow
+
+log = logging.getLogger(__name__)
+
+TRUNCATION_MARKER = "\n<!-- simulator: body truncated at {limit} of {size} bytes -->"
+
+
+def truncate_body(body: bytes | str, limit: int) -> tuple[str, bool]:
+    """The body as text, cut to `limit` bytes with a visible marker when longer."""
+    raw = body if isinstance(body, bytes) else body.encode("utf-8", "replace")
+    if len(raw) <= limit:
+        return raw.decode("utf-8", "replace"), False
+    cut = raw[:limit].decode("utf-8", "ignore")
+    return cut + TRUNCATION_MARKER.format(limit=limit, size=len(raw)), True
+
+
+class Recorder:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        batch_size: int = 500,
+        interval_s: float = 0.05,
+        retention: int = 200_000,
+        queue_size: int = 20_000,
+        table=ExchangeRow,
+    ) -> None:
+        self.db = db
+        self.table = table
+        self.batch_size = batch_size
+        self.interval_s = interval_s
+        self.retention = retention
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=queue_size)
+        self._enqueued = 0
+        self._written = 0
+        self._since_prune = 0
+        self._progress = asyncio.Condition()
+        self._task: asyncio.Task | None = None
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.last_error: str | None = None
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="exchange-recorder")
+
+    async def record(self, row: dict[str, Any]) -> None:
+        self._enqueued += 1
+        await self._queue.put(row)
+
+    @property
+    def pending(self) -> int:
+        return self._enqueued - self._written
+
+    async def flush(self) -> None:
+        """Return once every row enqueued before this call is in the database."""
+        target = self._enqueued
+        async with self._progress:
+            await self._progress.wait_for(lambda: self._written >= target)
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        await self.flush()
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            if self.interval_s and self._queue.qsize() < self.batch_size:
+                await asyncio.sleep(self.interval_s)  # let a batch gather
+            while len(batch) < self.batch_size and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._write(batch)
+            async with self._progress:
+                self._written += len(batch)
+                self._progress.notify_all()
+            for row in batch:
+                for listener in self.listeners:
+                    try:
+                        listener(row)
+                    except Exception:  # noqa: BLE001 - a listener never stops recording
+                        log.exception("traffic listener failed")
+
+    async def _write(self, batch: list[dict[str, Any]]) -> None:
+        delay = 0.1
+        while True:
+            try:
+                async with self.db.session() as s, s.begin():
+                    await s.execute(insert(self.table), batch)
+                    self._since_prune += len(batch)
+                    if self.retention and self._since_prune >= max(self.batch_size, self.retention // 20):
+                        await self._prune(s)
+                self.last_error = None
+                return
+            except Exception as e:  # noqa: BLE001 - keep the batch and retry: nothing is dropped
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.warning("recording batch of %d failed (%s); retrying in %.1fs", len(batch), e, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _prune(self, s) -> None:
+        self._since_prune = 0
+        newest = await s.scalar(select(func.max(self.table.seq)))
+        if newest is not None and newest > self.retention:
+            await s.execute(delete(self.table).where(self.table.seq <= newest - self.retention))

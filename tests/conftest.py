@@ -1,0 +1,197 @@
+"""Shared fixtures: a simulator in-process (httpx ASGI) or live on a port (for zeep, pika, browsers),
+on SQLite or on the real local PostgreSQL (one fresh schema per test)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from simulator.app import SimulatorApp, create_app
+from simulator.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTRACTS = ROOT.parent / "shared" / "contracts"
+DEMO_ROUTES = ROOT / "routes"
+DEMO_MESSAGES = ROOT / "messages"
+POSTGRES_URL = os.environ.get("SIMULATOR_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+RABBITMQ_URL = os.environ.get("SIMULATOR_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+REQUIRE_SERVICES = os.environ.get("SIMULATOR_TEST_REQUIRE_SERVICES") == "1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def service_available(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def need_service(name: str, port: int) -> None:
+    """Skip when a local server is down, except in CI, where it must be up (and a skip is a failure)."""
+    if not service_available("127.0.0.1", port):
+        if REQUIRE_SERVICES:
+            pytest.fail(f"{name} on 127.0.0.1:{port} is required but not running")
+        pytest.skip(f"{name} on 127.0.0.1:{port} is not running")
+
+
+@pytest.fixture
+def routes_dir(tmp_path: Path) -> Path:
+    """A private, editable copy of the demo route table."""
+    target = tmp_path / "routes"
+    shutil.copytree(DEMO_ROUTES, target)
+    return target
+
+
+@pytest.fixture
+def messages_dir(tmp_path: Path) -> Path:
+    target = tmp_path / "messages"
+    shutil.copytree(DEMO_MESSAGES, target)
+    return target
+
+
+@asynccontextmanager
+async def postgres_schema() -> AsyncIterator[str]:
+    import asyncpg
+
+    need_service("PostgreSQL", 5432)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    dsn = POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+        yield schema
+    finally:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()
+
+
+def make_settings(tmp_path: Path, routes_dir: Path, messages_dir: Path, **overrides) -> Settings:
+    values = dict(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'sim.db'}",
+        routes_dir=routes_dir,
+        messages_dir=messages_dir,
+        broker_url=None,
+        record_flush_interval_s=0.0,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass
+class Sim:
+    app: SimulatorApp
+    client: httpx.AsyncClient
+    settings: Settings
+
+    @property
+    def rt(self):
+        return self.app.runtime
+
+
+@asynccontextmanager
+async def running(settings: Settings, *, db_schema: str | None = None) -> AsyncIterator[Sim]:
+    app = create_app(settings, db_schema=db_schema)
+    await app.runtime.start()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=settings.base_url) as client:
+            yield Sim(app=app, client=client, settings=settings)
+    finally:
+        await app.runtime.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request) -> str:
+    """Parametrise a test over both database engines."""
+    return request.param
+
+
+@pytest.fixture
+async def sim_factory(tmp_path, routes_dir, messages_dir):
+    """`async with sim_factory(backend="sqlite", **settings) as sim:` — a started simulator."""
+
+    @asynccontextmanager
+    async def factory(backend: str = "sqlite", **overrides) -> AsyncIterator[Sim]:
+        settings = make_settings(tmp_path, routes_dir, messages_dir, **overrides)
+        if backend == "postgres":
+            async with postgres_schema() as schema:
+                settings.database_url = POSTGRES_URL
+                async with running(settings, db_schema=schema) as sim:
+                    yield sim
+        else:
+            async with running(settings) as sim:
+                yield sim
+
+    return factory
+
+
+@pytest.fixture
+async def sim(sim_factory) -> AsyncIterator[Sim]:
+    async with sim_factory() as s:
+        yield s
+
+
+class LiveServer:
+    """A uvicorn server on a free port in a background thread (for synchronous clients like zeep)."""
+
+    def __init__(self, app, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        started = threading.Event()
+
+        def wait() -> None:
+            while not self.server.started and self.thread.is_alive():
+                threading.Event().wait(0.01)
+            started.set()
+
+        wait()
+        if not self.server.started:
+            raise RuntimeError("live server did not start")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+@pytest.fixture
+def live_factory(tmp_path, routes_dir, messages_dir):
+    """`with live_factory(**settings) as live:` — the whole simulator served on a real port."""
+
+    def factory(**overrides) -> LiveServer:
+        port = free_port()
+        settings = make_settings(tmp_path, routes_dir, messages_dir, port=port, **overrides)
+        return LiveServer(create_app(settings), port=port)
+
+    return factory
+
+
+@pytest.fixture
+def live(live_factory) -> Iterator[LiveServer]:
+    with live_factory() as server:
+        yield server
+
+
