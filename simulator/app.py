@@ -23,7 +23,7 @@ SERVICE_PREFIX = "/service/"
 
 def create_app(settings: Settings | None = None, *, db_schema: str | None = None) -> SimulatorApp:
     settings = settings or get_settings()
-    components = load_components()
+    components = load_components(settings.components)
     runtime = Runtime.build(settings, components, db_schema=db_schema)
 
     @asynccontextmanager

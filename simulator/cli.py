@@ -44,7 +44,7 @@ def routes_check(
     from simulator.serviceplatform import RouteFileError, read_route_files
     from simulator.soap.contract import contract_names
 
-    load_components()
+    load_components(get_settings().components)
     directory = directory or get_settings().routes_dir
     try:
         files = read_route_files(directory, known_contracts=set(contract_names()))

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     record_flush_interval_s: float = 0.05
     forward_timeout_s: float = 30.0
     admin_token: str | None = None
+    components: list[str] = Field(
+        default_factory=lambda: ["ky", "beskedfordeler", "klassifikation"],
+        description="capabilities to load (sub-packages of simulator); the Serviceplatform core always runs",
+    )
     log_level: str = "info"
 
     @property

@@ -18,8 +18,6 @@ from simulator.traffic import Recorder
 
 log = logging.getLogger(__name__)
 
-COMPONENTS = ("simulator.ky", "simulator.beskedfordeler", "simulator.klassifikation")
-"""Sub-packages that plug into the runtime; each exposes `component` (see `Component`)."""
 
 
 class Component(Protocol):
@@ -36,14 +34,9 @@ class Component(Protocol):
     async def health(self, rt: Runtime) -> dict[str, Any]: ...
 
 
-def load_components() -> list[Component]:
-    """Import every component module; importing also registers its contracts."""
-    found = []
-    for name in COMPONENTS:
-        if importlib.util.find_spec(name) is None:
-            continue
-        found.append(importlib.import_module(name).component)
-    return found
+def load_components(names: list[str]) -> list[Component]:
+    """Import the named component sub-packages; importing also registers their contracts."""
+    return [importlib.import_module(f"simulator.{name}").component for name in names]
 
 
 @dataclass

@@ -83,11 +83,12 @@ async def postgres_schema() -> AsyncIterator[str]:
         await conn.close()
 
 
-def make_settings(tmp_path: Path, routes_dir: Path, messages_dir: Path, **overrides) -> Settings:
+def make_settings(tmp_path: Path, default_routes: Path, default_messages: Path, /, **overrides) -> Settings:
+    """Test settings: a private SQLite file, the given route/message dirs, immediate recording."""
     values = dict(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'sim.db'}",
-        routes_dir=routes_dir,
-        messages_dir=messages_dir,
+        routes_dir=overrides.pop("routes_dir", default_routes),
+        messages_dir=overrides.pop("messages_dir", default_messages),
         broker_url=None,
         record_flush_interval_s=0.0,
     )

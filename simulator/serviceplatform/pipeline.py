@@ -252,8 +252,8 @@ class Pipeline:
         headers = {"Content-Type": SOAP_CONTENT_TYPE, "SOAPAction": f'"{op.soap_action or request.soap_action or ""}"'}
         t = time.perf_counter()
         try:
-            reply = await self.http.post(route.target, content=request.body, headers=headers,
-                                         timeout=self.forward_timeout_s)
+            timeout = httpx.Timeout(self.forward_timeout_s, pool=None)  # queueing for a connection is ours
+            reply = await self.http.post(route.target, content=request.body, headers=headers, timeout=timeout)
         except httpx.HTTPError as e:
             trace.set(provider_ms=(time.perf_counter() - t) * 1000)
             raise SoapFaultError(

@@ -176,6 +176,7 @@ def read_route_files(directory: Path, *, known_contracts: set[str] | None = None
         contract = it.get("contract")
         official = it.get("official_contract")
         validation = it.get("validation", "strict" if official else "off")
+        validation = "off" if validation is False else validation  # YAML 1.1 reads a bare off as false
         if validation not in ("off", "lenient", "strict"):
             r.bad("services.yaml", it, "validation must be off, lenient or strict")
         if official and not (r.dir / official).is_dir() and not Path(official).is_dir():
