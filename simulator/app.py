@@ -7,7 +7,7 @@ import logging
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
 from simulator import __version__
 from simulator.config import Settings, get_settings
@@ -49,8 +49,8 @@ def create_app(settings: Settings | None = None, *, db_schema: str | None = None
             api.include_router(c.public_router)
 
     @api.get("/healthz", tags=["health"])
-    async def healthz(rt: RuntimeDep) -> dict[str, Any]:
-        """Database and broker state; `ok` is false when either is down."""
+    async def healthz(rt: RuntimeDep, response: Response) -> dict[str, Any]:
+        """Database and broker state; `ok` is false (and the status 503) when either is down."""
         database = await rt.db.ping()
         out: dict[str, Any] = {
             "version": __version__,
@@ -61,6 +61,8 @@ def create_app(settings: Settings | None = None, *, db_schema: str | None = None
             out[c.name] = await c.health(rt)
         out["broker"] = out.get("beskedfordeler", {}).get("broker", {"ok": True, "kind": "none"})
         out["ok"] = database and all(v.get("ok", True) for v in out.values() if isinstance(v, dict))
+        if not out["ok"]:
+            response.status_code = 503
         return out
 
     return SimulatorApp(api, runtime)
@@ -111,8 +113,12 @@ class SimulatorApp:
                 break
         body = b"".join(chunks)
         request = SoapRequest(
-            path=path, body=body, soap_action=headers.get("soapaction"), origin="http",
-            session=headers.get("x-simulator-session"), correlation_id=headers.get("x-correlation-id"),
+            path=path,
+            body=body,
+            soap_action=headers.get("soapaction"),
+            origin="http",
+            session=headers.get("x-simulator-session"),
+            correlation_id=headers.get("x-correlation-id"),
             headers=headers,
         )
         if over:
@@ -120,24 +126,36 @@ class SimulatorApp:
         else:
             response = await self.runtime.pipeline.handle(request)
         if response.drop_connection:
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"text/xml"), (b"content-length", b"1000")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"text/xml"), (b"content-length", b"1000")],
+                }
+            )
             await send({"type": "http.response.body", "body": b"<", "more_body": False})
             return
-        await send({
-            "type": "http.response.start",
-            "status": response.status,
-            "headers": [
-                (b"content-type", response.content_type.encode("latin-1")),
-                (b"x-simulator-exchange-id", response.exchange_id.encode()),
-            ],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": [
+                    (b"content-type", response.content_type.encode("latin-1")),
+                    (b"x-simulator-exchange-id", response.exchange_id.encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": response.body})
 
 
 async def _plain(send, status: int, body: bytes, content_type: bytes = b"text/plain; charset=utf-8", extra=()) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", content_type), *extra]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", content_type), *extra],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

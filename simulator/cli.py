@@ -9,8 +9,10 @@ import typer
 
 from simulator.config import get_settings
 
-app = typer.Typer(help="KY debtor simulator: Serviceplatformen, Beskedfordeleren and Klassifikation on your laptop.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="KY debtor simulator: Serviceplatformen, Beskedfordeleren and Klassifikation on your laptop.",
+    no_args_is_help=True,
+)
 routes_app = typer.Typer(help="The route table in routes/.", no_args_is_help=True)
 app.add_typer(routes_app, name="routes")
 
@@ -29,10 +31,18 @@ def run(
     if port:
         settings.port = port
     typer.echo(f"KY debtor simulator on http://{settings.host}:{settings.port}  (admin API: /docs)")
-    typer.echo(f"  routes:   {settings.routes_dir}\n  messages: {settings.messages_dir}\n  database: {settings.database_url}")
+    typer.echo(
+        f"  routes:   {settings.routes_dir}\n  messages: {settings.messages_dir}\n  database: {settings.database_url}"
+    )
     typer.echo(f"  broker:   {settings.broker_url or 'in-process'}")
-    uvicorn.run("simulator.app:main_app", factory=True, host=settings.host, port=settings.port,
-                log_level=settings.log_level, access_log=False)
+    uvicorn.run(
+        "simulator.app:main_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+    )
 
 
 @routes_app.command("check")

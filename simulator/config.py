@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,9 +46,23 @@ class Settings(BaseSettings):
     )
     log_level: str = "info"
 
+    # Security models (docs/security.md). Off by default: plain HTTP, no certificate or token checks.
+    security_mode: Literal["off", "certificate", "token", "both"] = "off"
+    certs_dir: Path = Field(default=Path("./var/certs"), description="the test PKI (`simulator certs init`)")
+    tls_certfile: Path | None = Field(default=None, description="server certificate; set = serve HTTPS")
+    tls_keyfile: Path | None = None
+    tls_ca_file: Path | None = Field(default=None, description="CA(s) for client certificates; default certs_dir/ca.pem")
+    sts_certfile: Path | None = Field(default=None, description="STS signing certificate; default certs_dir/sts.pem")
+    sts_keyfile: Path | None = None
+    sts_issuer: str = "urn:simulator:sts"
+    sts_token_lifetime_s: int = 8 * 3600
+    security_clock_skew_s: int = 300
+    security_require_message_signature: bool = True
+
     @property
     def base_url(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        scheme = "https" if self.tls_certfile else "http"
+        return (self.public_url or f"{scheme}://{self.host}:{self.port}").rstrip("/")
 
 
 @lru_cache

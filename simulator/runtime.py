@@ -19,7 +19,6 @@ from simulator.traffic import Recorder
 log = logging.getLogger(__name__)
 
 
-
 class Component(Protocol):
     """A capability that plugs into the simulator (KY, Beskedfordeler, Klassifikation, …)."""
 
@@ -56,17 +55,32 @@ class Runtime:
         db = Database(settings.database_url, schema=db_schema)
         routes = RouteTable.from_directory(settings.routes_dir, known_contracts=set(contract_names()))
         recorder = Recorder(
-            db, batch_size=settings.record_batch_size, interval_s=settings.record_flush_interval_s,
+            db,
+            batch_size=settings.record_batch_size,
+            interval_s=settings.record_flush_interval_s,
             retention=settings.retention_max_exchanges,
         )
         http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
         handlers: dict[str, Handler] = {}
         pipeline = Pipeline(
-            routes, recorder, http, handlers, max_body_bytes=settings.max_body_bytes,
-            record_body_max_bytes=settings.record_body_max_bytes, forward_timeout_s=settings.forward_timeout_s,
+            routes,
+            recorder,
+            http,
+            handlers,
+            max_body_bytes=settings.max_body_bytes,
+            record_body_max_bytes=settings.record_body_max_bytes,
+            forward_timeout_s=settings.forward_timeout_s,
         )
-        return cls(settings=settings, db=db, routes=routes, recorder=recorder, http=http, pipeline=pipeline,
-                   handlers=handlers, components=components)
+        return cls(
+            settings=settings,
+            db=db,
+            routes=routes,
+            recorder=recorder,
+            http=http,
+            pipeline=pipeline,
+            handlers=handlers,
+            components=components,
+        )
 
     async def start(self) -> None:
         await self.db.migrate()
@@ -85,8 +99,15 @@ class Runtime:
         await self.http.aclose()
         await self.db.close()
 
-    async def call(self, service: str, body: bytes, *, soap_action: str | None = None, origin: str,
-                   session: str | None = None) -> SoapResponse:
+    async def call(
+        self,
+        service: str,
+        body: bytes,
+        *,
+        soap_action: str | None = None,
+        origin: str,
+        session: str | None = None,
+    ) -> SoapResponse:
         """Send a call into the platform as one of the simulator's own systems (e.g. KY), exactly
         as an outside caller would: same checks, route, recording."""
         path = self.routes.services[service].path

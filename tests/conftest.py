@@ -3,7 +3,6 @@ on SQLite or on the real local PostgreSQL (one fresh schema per test)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import socket
@@ -155,8 +154,9 @@ class LiveServer:
     def __init__(self, app, port: int | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="on"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:
@@ -194,5 +194,3 @@ def live_factory(tmp_path, routes_dir, messages_dir):
 def live(live_factory) -> Iterator[LiveServer]:
     with live_factory() as server:
         yield server
-
-

@@ -15,7 +15,20 @@ from simulator.serviceplatform.routetable import RouteTable, RouteTableError
 from simulator.serviceplatform.types import Handler, SoapCall, SoapRequest, SoapResponse
 
 __all__ = [
-    "AgreementDef", "Handler", "MunicipalityDef", "Pipeline", "Problem", "RouteDef", "RouteFileError",
-    "RouteTable", "RouteTableError", "ServiceDef", "SoapCall", "SoapRequest", "SoapResponse", "SystemDef",
-    "read_route_files", "wsdl_for",
+    "AgreementDef",
+    "Handler",
+    "MunicipalityDef",
+    "Pipeline",
+    "Problem",
+    "RouteDef",
+    "RouteFileError",
+    "RouteTable",
+    "RouteTableError",
+    "ServiceDef",
+    "SoapCall",
+    "SoapRequest",
+    "SoapResponse",
+    "SystemDef",
+    "read_route_files",
+    "wsdl_for",
 ]

@@ -17,7 +17,14 @@ from lxml import etree
 
 from simulator.serviceplatform.routefiles import RouteDef, ServiceDef
 from simulator.serviceplatform.routetable import RouteTable
-from simulator.serviceplatform.types import SOAP_CONTENT_TYPE, Handler, SoapCall, SoapRequest, SoapResponse
+from simulator.serviceplatform.types import (
+    SOAP_CONTENT_TYPE,
+    Authenticator,
+    Handler,
+    SoapCall,
+    SoapRequest,
+    SoapResponse,
+)
 from simulator.soap.context import read_context
 from simulator.soap.contract import Contract, Operation, find_operation, get_contract
 from simulator.soap.envelope import build_envelope, build_fault, fault_code_of, parse_envelope, parse_xml
@@ -76,6 +83,7 @@ class Pipeline:
         self.record_body_max_bytes = record_body_max_bytes
         self.forward_timeout_s = forward_timeout_s
         self.official_contracts = official_contracts if official_contracts is not None else {}
+        self.authenticator: Authenticator | None = None  # set by simulator.security when a security model is on
 
     def contract_for(self, service: ServiceDef) -> Contract | None:
         if service.official_contract and service.name in self.official_contracts:
@@ -125,23 +133,37 @@ class Pipeline:
         ctx = read_context(envelope.payload)
         inv = ctx.invocation
         if inv is not None:
-            trace.set(context=inv.as_dict() | ({"MunicipalityCVR": ctx.municipality_cvr} if ctx.municipality_cvr else {}),
-                      callers_call_id=inv.callers_service_call_identifier, system_uuid=inv.user_system_uuid,
-                      agreement_uuid=inv.service_agreement_uuid)
+            trace.set(
+                context=inv.as_dict() | ({"MunicipalityCVR": ctx.municipality_cvr} if ctx.municipality_cvr else {}),
+                callers_call_id=inv.callers_service_call_identifier,
+                system_uuid=inv.user_system_uuid,
+                agreement_uuid=inv.service_agreement_uuid,
+            )
         if inv is None:
             raise SoapFaultError(
                 ErrorCode.MISSING_INVOCATION_CONTEXT,
                 "the request element has no InvocationContext "
-                f"({{http://serviceplatformen.dk/xml/schemas/InvocationContext/1/}}InvocationContext)",
+                "({http://serviceplatformen.dk/xml/schemas/InvocationContext/1/}InvocationContext)",
             )
         if inv.service_uuid != service.uuid:
             raise SoapFaultError(
                 ErrorCode.SERVICE_UUID_MISMATCH,
                 f"ServiceUUID {inv.service_uuid} does not match {service.name} ({service.uuid})",
             )
+        auth = None
+        if self.authenticator is not None:
+            auth = await self.authenticator.authenticate(request, envelope, ctx, service)
         system = self.routes.systems_by_uuid.get(inv.user_system_uuid)
         if system is None:
-            raise SoapFaultError(ErrorCode.UNKNOWN_SYSTEM, f"UserSystemUUID {inv.user_system_uuid} is not a known it-system")
+            raise SoapFaultError(
+                ErrorCode.UNKNOWN_SYSTEM, f"UserSystemUUID {inv.user_system_uuid} is not a known it-system"
+            )
+        if auth is not None and auth.system is not None and auth.system != system.key:
+            raise SoapFaultError(
+                ErrorCode.AUTH_OTHER_SYSTEM,
+                f"the {auth.model} identifies it-system '{auth.system}', but UserSystemUUID names "
+                f"'{system.key}' ({system.uuid})",
+            )
         agreement = self.routes.agreements.get(inv.service_agreement_uuid)
         if agreement is None:
             raise SoapFaultError(ErrorCode.UNKNOWN_AGREEMENT, f"no service agreement {inv.service_agreement_uuid}")
@@ -157,6 +179,15 @@ class Pipeline:
                 f"service agreement {agreement.uuid} covers {agreement.service}, not {service.name}",
             )
         municipality = ctx.municipality_cvr or agreement.municipality
+        if auth is not None and auth.municipality is not None:
+            if auth.municipality != agreement.municipality or auth.municipality != municipality:
+                raise SoapFaultError(
+                    ErrorCode.TOKEN_OTHER_MUNICIPALITY,
+                    f"the token is issued for municipality {auth.municipality}, but service agreement "
+                    f"{agreement.uuid} is for {agreement.municipality}"
+                    + (f" and AuthorityContext names {ctx.municipality_cvr}" if ctx.municipality_cvr else ""),
+                )
+            municipality = auth.municipality
         trace.set(municipality=municipality)
         if agreement.municipality != municipality:
             raise SoapFaultError(
@@ -173,13 +204,16 @@ class Pipeline:
                 trace.set(violations=[f"request: {v}" for v in violations])
                 if service.validation == "strict":
                     raise SoapFaultError(
-                        ErrorCode.REQUEST_SCHEMA, "the request violates the contract: " + "; ".join(violations[:5])
+                        ErrorCode.REQUEST_SCHEMA,
+                        "the request violates the contract: " + "; ".join(violations[:5]),
                     )
 
         route = self.routes.route_for(service.name, municipality)
         if route is None:
             raise SoapFaultError(
-                ErrorCode.NO_ROUTE, f"no route for {service.name} in municipality {municipality}", client=False
+                ErrorCode.NO_ROUTE,
+                f"no route for {service.name} in municipality {municipality}",
+                client=False,
             )
         trace.set(route_target=route.target)
 
@@ -188,8 +222,14 @@ class Pipeline:
             return injected
 
         call = SoapCall(
-            exchange_id=trace.row["id"], service=service, operation=operation, municipality=municipality,
-            system=system, agreement=agreement, context=ctx, envelope=envelope,
+            exchange_id=trace.row["id"],
+            service=service,
+            operation=operation,
+            municipality=municipality,
+            system=system,
+            agreement=agreement,
+            context=ctx,
+            envelope=envelope,
         )
         if route.target.startswith("builtin:"):
             return await self._builtin(route, call, trace)
@@ -199,13 +239,17 @@ class Pipeline:
         self, service: ServiceDef, contract: Contract | None, soap_action: str | None, payload: etree._Element
     ) -> Operation:
         if contract is None:
-            name = (soap_action or "").strip().strip('"').rstrip("/").rsplit("/", 1)[-1] or etree.QName(payload).localname
+            name = (soap_action or "").strip().strip('"').rstrip("/").rsplit("/", 1)[-1] or etree.QName(
+                payload
+            ).localname
             return Operation(name=name, soap_action=soap_action or "", request_element=payload.tag)
         op = find_operation(contract, soap_action, payload.tag)
         if op is None:
             known = ", ".join(sorted(contract.operations))
             what = f"SOAPAction {soap_action}" if soap_action and soap_action.strip('" ') else f"element {payload.tag}"
-            raise SoapFaultError(ErrorCode.UNKNOWN_OPERATION, f"{service.name} has no operation for {what} (known: {known})")
+            raise SoapFaultError(
+                ErrorCode.UNKNOWN_OPERATION, f"{service.name} has no operation for {what} (known: {known})"
+            )
         if op.request_element != payload.tag:
             raise SoapFaultError(
                 ErrorCode.UNKNOWN_OPERATION,
@@ -231,8 +275,11 @@ class Pipeline:
             status = int(fault["http_status"])
             trace.set(decision="injected", reason=f"fault injection: HTTP {status}")
             return SoapResponse(
-                status=status, body=f"injected HTTP {status} on route {route.id}".encode(),
-                exchange_id="", content_type="text/plain; charset=utf-8", fault_code=f"HTTP-{status}",
+                status=status,
+                body=f"injected HTTP {status} on route {route.id}".encode(),
+                exchange_id="",
+                content_type="text/plain; charset=utf-8",
+                fault_code=f"HTTP-{status}",
             )
         return None
 
@@ -241,15 +288,26 @@ class Pipeline:
         handler = self.handlers.get(name)
         if handler is None:
             raise SoapFaultError(ErrorCode.NO_ROUTE, f"route target {route.target} is not available", client=False)
-        trace.set(decision="handled", reason=f"built-in handler '{name}' for {call.service.name} in {call.municipality}")
+        trace.set(
+            decision="handled",
+            reason=f"built-in handler '{name}' for {call.service.name} in {call.municipality}",
+        )
         payload = await handler(call)
         return SoapResponse(status=200, body=build_envelope(payload), exchange_id="")
 
     async def _forward(
-        self, route: RouteDef, request: SoapRequest, op: Operation, contract: Contract | None,
-        service: ServiceDef, trace: _Trace,
+        self,
+        route: RouteDef,
+        request: SoapRequest,
+        op: Operation,
+        contract: Contract | None,
+        service: ServiceDef,
+        trace: _Trace,
     ) -> SoapResponse:
-        headers = {"Content-Type": SOAP_CONTENT_TYPE, "SOAPAction": f'"{op.soap_action or request.soap_action or ""}"'}
+        headers = {
+            "Content-Type": SOAP_CONTENT_TYPE,
+            "SOAPAction": f'"{op.soap_action or request.soap_action or ""}"',
+        }
         t = time.perf_counter()
         try:
             timeout = httpx.Timeout(self.forward_timeout_s, pool=None)  # queueing for a connection is ours
@@ -258,17 +316,22 @@ class Pipeline:
             trace.set(provider_ms=(time.perf_counter() - t) * 1000)
             raise SoapFaultError(
                 ErrorCode.PROVIDER_UNREACHABLE,
-                f"the provider at {route.target} did not answer: {type(e).__name__} {e}".strip(), client=False,
+                f"the provider at {route.target} did not answer: {type(e).__name__} {e}".strip(),
+                client=False,
             ) from None
-        trace.set(provider_ms=(time.perf_counter() - t) * 1000, decision="routed",
-                  reason=f"forwarded to {route.target} (route {route.id})")
+        trace.set(
+            provider_ms=(time.perf_counter() - t) * 1000,
+            decision="routed",
+            reason=f"forwarded to {route.target} (route {route.id})",
+        )
         body = reply.content
         try:
             reply_env = parse_envelope(body, max_bytes=self.max_body_bytes)
         except SoapFaultError as e:
             raise SoapFaultError(
                 ErrorCode.PROVIDER_BAD_RESPONSE,
-                f"the provider at {route.target} answered HTTP {reply.status_code} with no valid SOAP 1.1 envelope ({e.text})",
+                f"the provider at {route.target} answered HTTP {reply.status_code} "
+                f"with no valid SOAP 1.1 envelope ({e.text})",
                 client=False,
             ) from None
         payload = reply_env.payload
@@ -287,15 +350,20 @@ class Pipeline:
                         client=False,
                     )
         return SoapResponse(
-            status=reply.status_code, body=body, exchange_id="",
-            content_type=reply.headers.get("content-type", SOAP_CONTENT_TYPE), fault_code=fault_code,
+            status=reply.status_code,
+            body=body,
+            exchange_id="",
+            content_type=reply.headers.get("content-type", SOAP_CONTENT_TYPE),
+            fault_code=fault_code,
         )
 
     # -- faults and recording ---------------------------------------------------------------------
 
     def _fault(self, error: SoapFaultError, trace: _Trace) -> SoapResponse:
         trace.set(decision="refused", reason=error.text)
-        return SoapResponse(status=error.http_status, body=build_fault(error), exchange_id="", fault_code=str(error.code))
+        return SoapResponse(
+            status=error.http_status, body=build_fault(error), exchange_id="", fault_code=str(error.code)
+        )
 
     async def _record(self, trace: _Trace, request: SoapRequest, response: SoapResponse) -> None:
         req_body, req_cut = truncate_body(request.body, self.record_body_max_bytes)
@@ -305,8 +373,10 @@ class Pipeline:
             status="ok" if response.ok else "fault",
             fault_code=response.fault_code,
             http_status=response.status,
-            request_body=req_body, request_truncated=req_cut,
-            response_body=resp_body, response_truncated=resp_cut,
+            request_body=req_body,
+            request_truncated=req_cut,
+            response_body=resp_body,
+            response_truncated=resp_cut,
         )
         await self.recorder.record(trace.row)
 

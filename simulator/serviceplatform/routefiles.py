@@ -182,13 +182,26 @@ def read_route_files(directory: Path, *, known_contracts: set[str] | None = None
         if official and not (r.dir / official).is_dir() and not Path(official).is_dir():
             r.bad("services.yaml", it, f"official_contract folder '{official}' does not exist")
         if contract and known_contracts is not None and contract not in known_contracts:
-            r.bad("services.yaml", it, f"unknown contract '{contract}' (known: {', '.join(sorted(known_contracts))})")
+            r.bad(
+                "services.yaml",
+                it,
+                f"unknown contract '{contract}' (known: {', '.join(sorted(known_contracts))})",
+            )
         out.services.append(
             ServiceDef(
-                name=name, area=area, version=version, uuid=str(it["uuid"]), path=path,
-                direction=it["direction"], integration=it.get("integration"), entity_id=it.get("entity_id"),
-                contract=contract, official_contract=str((r.dir / official).resolve()) if official else None,
-                validation=validation, description=it.get("description", ""), transport=transport,
+                name=name,
+                area=area,
+                version=version,
+                uuid=str(it["uuid"]),
+                path=path,
+                direction=it["direction"],
+                integration=it.get("integration"),
+                entity_id=it.get("entity_id"),
+                contract=contract,
+                official_contract=str((r.dir / official).resolve()) if official else None,
+                validation=validation,
+                description=it.get("description", ""),
+                transport=transport,
             )
         )
     services = {s.name for s in out.services}
@@ -203,8 +216,14 @@ def read_route_files(directory: Path, *, known_contracts: set[str] | None = None
         if not UUID_RE.match(str(it["uuid"])):
             r.bad("systems.yaml", it, f"uuid '{it['uuid']}' is not a lower-case UUID")
         out.systems.append(
-            SystemDef(key=str(it["key"]), name=str(it["name"]), uuid=str(it["uuid"]), kind=str(it["kind"]),
-                      certificate=it.get("certificate"), vendor=it.get("vendor"))
+            SystemDef(
+                key=str(it["key"]),
+                name=str(it["name"]),
+                uuid=str(it["uuid"]),
+                kind=str(it["kind"]),
+                certificate=it.get("certificate"),
+                vendor=it.get("vendor"),
+            )
         )
 
     cvrs: set[str] = set()
@@ -225,8 +244,13 @@ def read_route_files(directory: Path, *, known_contracts: set[str] | None = None
     for pos, it in enumerate(r.load("routes.yaml", "routes")):
         if not r.need("routes.yaml", it, "service", "municipality", "target"):
             continue
-        route = RouteDef(service=str(it["service"]), municipality=str(it["municipality"]),
-                         target=str(it["target"]), fault=it.get("fault"), position=pos)
+        route = RouteDef(
+            service=str(it["service"]),
+            municipality=str(it["municipality"]),
+            target=str(it["target"]),
+            fault=it.get("fault"),
+            position=pos,
+        )
         problem = check_route(route, services, cvrs)
         if problem:
             r.bad("routes.yaml", it, problem)
@@ -239,9 +263,14 @@ def read_route_files(directory: Path, *, known_contracts: set[str] | None = None
     for it in r.load("agreements.yaml", "agreements"):
         if not r.need("agreements.yaml", it, "uuid", "system", "municipality", "service"):
             continue
-        ag = AgreementDef(uuid=str(it["uuid"]), system=str(it["system"]), municipality=str(it["municipality"]),
-                          service=str(it["service"]), beskedtyper=it.get("beskedtyper"),
-                          active=bool(it.get("active", True)))
+        ag = AgreementDef(
+            uuid=str(it["uuid"]),
+            system=str(it["system"]),
+            municipality=str(it["municipality"]),
+            service=str(it["service"]),
+            beskedtyper=it.get("beskedtyper"),
+            active=bool(it.get("active", True)),
+        )
         problem = check_agreement(ag, services, keys, cvrs)
         if problem:
             r.bad("agreements.yaml", it, problem)

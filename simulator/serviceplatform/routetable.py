@@ -57,7 +57,8 @@ class RouteTable:
 
     def agreements_for(self, system: str, municipality: str, service: str) -> list[AgreementDef]:
         return [
-            a for a in self.agreements.values()
+            a
+            for a in self.agreements.values()
             if a.system == system and a.municipality == municipality and a.service == service and a.active
         ]
 
@@ -82,9 +83,7 @@ class RouteTable:
             for r in self.files.routes:
                 if r.id not in api_routes:
                     s.add(_route_row(r))
-            api_ags = {
-                a.uuid for a in (await s.scalars(select(AgreementRow).where(AgreementRow.origin == "api")))
-            }
+            api_ags = {a.uuid for a in (await s.scalars(select(AgreementRow).where(AgreementRow.origin == "api")))}
             await s.execute(delete(AgreementRow).where(AgreementRow.origin == "file"))
             for a in self.files.agreements:
                 if a.uuid not in api_ags:
@@ -96,13 +95,26 @@ class RouteTable:
             routes = (await s.scalars(select(RouteRow).order_by(RouteRow.position))).all()
             ags = (await s.scalars(select(AgreementRow))).all()
         self.routes = {
-            r.id: RouteDef(service=r.service, municipality=r.municipality, target=r.target, fault=r.fault,
-                           origin=r.origin, position=r.position)
+            r.id: RouteDef(
+                service=r.service,
+                municipality=r.municipality,
+                target=r.target,
+                fault=r.fault,
+                origin=r.origin,
+                position=r.position,
+            )
             for r in routes
         }
         self.agreements = {
-            a.uuid: AgreementDef(uuid=a.uuid, system=a.system, municipality=a.municipality, service=a.service,
-                                 beskedtyper=a.beskedtyper, active=a.active, origin=a.origin)
+            a.uuid: AgreementDef(
+                uuid=a.uuid,
+                system=a.system,
+                municipality=a.municipality,
+                service=a.service,
+                beskedtyper=a.beskedtyper,
+                active=a.active,
+                origin=a.origin,
+            )
             for a in ags
         }
 
@@ -145,10 +157,24 @@ class RouteTable:
 
 def _route_row(r: RouteDef) -> RouteRow:
     fault = {k: v for k, v in r.fault.items() if k != "__line__"} if r.fault else None
-    return RouteRow(id=r.id, service=r.service, municipality=r.municipality, target=r.target, fault=fault,
-                    origin=r.origin, position=r.position)
+    return RouteRow(
+        id=r.id,
+        service=r.service,
+        municipality=r.municipality,
+        target=r.target,
+        fault=fault,
+        origin=r.origin,
+        position=r.position,
+    )
 
 
 def _agreement_row(a: AgreementDef) -> AgreementRow:
-    return AgreementRow(uuid=a.uuid, system=a.system, municipality=a.municipality, service=a.service,
-                        beskedtyper=a.beskedtyper, active=a.active, origin=a.origin)
+    return AgreementRow(
+        uuid=a.uuid,
+        system=a.system,
+        municipality=a.municipality,
+        service=a.service,
+        beskedtyper=a.beskedtyper,
+        active=a.active,
+        origin=a.origin,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from lxml import etree
 
@@ -24,6 +25,24 @@ class SoapRequest:
     session: str | None = None
     correlation_id: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    client_cert: str | bytes | None = None  # the TLS client certificate (PEM or DER), when one was presented
+
+
+@dataclass
+class AuthResult:
+    """What a call's credentials prove (simulator/security): the system key and/or the municipality CVR."""
+
+    model: str  # certificate | token
+    system: str | None = None
+    municipality: str | None = None
+
+
+class Authenticator(Protocol):
+    """Checks a call's certificate or token; raises SoapFaultError to refuse (simulator/security)."""
+
+    async def authenticate(
+        self, request: SoapRequest, envelope: Envelope, ctx: RequestContext, service: ServiceDef
+    ) -> AuthResult | None: ...
 
 
 @dataclass

@@ -69,7 +69,8 @@ def _invocation(el: etree._Element) -> InvocationContext:
         qn = etree.QName(child)
         if qn.localname not in _REQUIRED + _OPTIONAL:
             raise SoapFaultError(
-                ErrorCode.INVALID_INVOCATION_CONTEXT, f"InvocationContext has an unknown element {qn.localname}"
+                ErrorCode.INVALID_INVOCATION_CONTEXT,
+                f"InvocationContext has an unknown element {qn.localname}",
             )
         if qn.namespace != INVOCATION_CONTEXT:
             raise SoapFaultError(
@@ -83,15 +84,14 @@ def _invocation(el: etree._Element) -> InvocationContext:
         seen[qn.localname] = _text(child)
     missing = [n for n in _REQUIRED if not seen.get(n)]
     if missing:
-        raise SoapFaultError(
-            ErrorCode.INVALID_INVOCATION_CONTEXT, f"InvocationContext lacks {', '.join(missing)}"
-        )
+        raise SoapFaultError(ErrorCode.INVALID_INVOCATION_CONTEXT, f"InvocationContext lacks {', '.join(missing)}")
     for name in _REQUIRED:
         check_uuid(seen[name], f"InvocationContext/{name}")
     for name in _OPTIONAL:
         if name in seen and len(seen[name]) > 255:
             raise SoapFaultError(
-                ErrorCode.INVALID_INVOCATION_CONTEXT, f"InvocationContext/{name} is longer than 255 characters"
+                ErrorCode.INVALID_INVOCATION_CONTEXT,
+                f"InvocationContext/{name} is longer than 255 characters",
             )
     return InvocationContext(**{_snake(k): v for k, v in seen.items()})
 
@@ -108,8 +108,7 @@ def read_context(payload: etree._Element) -> RequestContext:
         if qn.namespace != _CONTEXT_NS[qn.localname]:
             raise SoapFaultError(
                 ErrorCode.MISPLACED_CONTEXT,
-                f"{qn.localname} is in namespace {qn.namespace or '(none)'}; "
-                f"it must be in {_CONTEXT_NS[qn.localname]}",
+                f"{qn.localname} is in namespace {qn.namespace or '(none)'}; it must be in {_CONTEXT_NS[qn.localname]}",
             )
         if qn.localname in found:
             raise SoapFaultError(ErrorCode.MISPLACED_CONTEXT, f"{qn.localname} appears twice")
@@ -132,16 +131,12 @@ def read_context(payload: etree._Element) -> RequestContext:
             raise SoapFaultError(ErrorCode.INVALID_AUTHORITY_CONTEXT, "AuthorityContext lacks MunicipalityCVR")
         cvr = _text(el)
         if not CVR_RE.match(cvr):
-            raise SoapFaultError(
-                ErrorCode.INVALID_AUTHORITY_CONTEXT, f"MunicipalityCVR '{cvr}' is not 8 digits"
-            )
+            raise SoapFaultError(ErrorCode.INVALID_AUTHORITY_CONTEXT, f"MunicipalityCVR '{cvr}' is not 8 digits")
     call_ctx = {}
     if "CallContext" in found:
         call_ctx = {etree.QName(c).localname: _text(c) for c in found["CallContext"] if isinstance(c.tag, str)}
     invocation = _invocation(found["InvocationContext"]) if "InvocationContext" in found else None
-    return RequestContext(
-        invocation=invocation, municipality_cvr=cvr, call_context=call_ctx, payload_start=index
-    )
+    return RequestContext(invocation=invocation, municipality_cvr=cvr, call_context=call_ctx, payload_start=index)
 
 
 def build_context_elements(
@@ -155,8 +150,15 @@ def build_context_elements(
         out.append(ac)
     if invocation:
         ic = etree.Element(f"{{{INVOCATION_CONTEXT}}}InvocationContext", nsmap={"ic": INVOCATION_CONTEXT})
-        for name in ("ServiceAgreementUUID", "UserSystemUUID", "UserUUID", "OnBehalfOfUser", "ServiceUUID",
-                     "CallersServiceCallIdentifier", "AccountingInfo"):
+        for name in (
+            "ServiceAgreementUUID",
+            "UserSystemUUID",
+            "UserUUID",
+            "OnBehalfOfUser",
+            "ServiceUUID",
+            "CallersServiceCallIdentifier",
+            "AccountingInfo",
+        ):
             value = getattr(invocation, _snake(name))
             if value is not None:
                 etree.SubElement(ic, f"{{{INVOCATION_CONTEXT}}}{name}").text = value

@@ -29,9 +29,7 @@ def _parser() -> etree.XMLParser:
 def parse_xml(data: bytes, *, max_bytes: int | None = None) -> etree._Element:
     """Parse untrusted XML: no DTD, no entities, no network; raise SoapFaultError on anything odd."""
     if max_bytes is not None and len(data) > max_bytes:
-        raise SoapFaultError(
-            ErrorCode.BODY_TOO_LARGE, f"request body is {len(data)} bytes; the limit is {max_bytes}"
-        )
+        raise SoapFaultError(ErrorCode.BODY_TOO_LARGE, f"request body is {len(data)} bytes; the limit is {max_bytes}")
     m = _DECL_ENCODING.match(data)
     declared = m.group(1).decode().lower() if m else "utf-8"
     if declared in ("utf-8", "utf8"):
@@ -68,7 +66,8 @@ def parse_envelope(data: bytes, *, max_bytes: int | None = None) -> Envelope:
     qn = etree.QName(root)
     if qn.localname != "Envelope" or qn.namespace not in (SOAP11, SOAP12):
         raise SoapFaultError(
-            ErrorCode.NOT_SOAP11, f"root element is {root.tag}, not a SOAP 1.1 Envelope ({{{SOAP11}}}Envelope)"
+            ErrorCode.NOT_SOAP11,
+            f"root element is {root.tag}, not a SOAP 1.1 Envelope ({{{SOAP11}}}Envelope)",
         )
     if qn.namespace == SOAP12:
         raise SoapFaultError(

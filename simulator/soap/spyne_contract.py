@@ -109,9 +109,7 @@ class SpyneContract:
         self.name = name
         self.namespace = wsdl_namespace(area, service, version)
         self.service_name = service
-        self._app = Application(
-            services, tns=self.namespace, name=service, in_protocol=Soap11(), out_protocol=Soap11()
-        )
+        self._app = Application(services, tns=self.namespace, name=service, in_protocol=Soap11(), out_protocol=Soap11())
         self.operations: dict[str, Operation] = {}
         for method in self._app.interface.method_id_map.values():
             op_name = ascii_name(method.operation_name)

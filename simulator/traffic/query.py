@@ -29,8 +29,17 @@ class ExchangeFilter:
 
     def apply(self, q: Select) -> Select:
         t = ExchangeRow
-        for name in ("service", "operation", "municipality", "system_uuid", "status", "fault_code", "decision",
-                     "origin", "session"):
+        for name in (
+            "service",
+            "operation",
+            "municipality",
+            "system_uuid",
+            "status",
+            "fault_code",
+            "decision",
+            "origin",
+            "session",
+        ):
             value = getattr(self, name)
             if value is not None:
                 q = q.where(getattr(t, name) == value)

@@ -10,7 +10,13 @@ from pydantic import BaseModel, Field
 
 from simulator.serviceplatform import AgreementDef, RouteDef, RouteTableError
 from simulator.serviceplatform.routefiles import check_fault
-from simulator.traffic.query import ExchangeFilter, count_exchanges, get_exchange, list_exchanges, reset_exchanges
+from simulator.traffic.query import (
+    ExchangeFilter,
+    count_exchanges,
+    get_exchange,
+    list_exchanges,
+    reset_exchanges,
+)
 from simulator.web.deps import RuntimeDep, require_admin
 
 router = APIRouter(dependencies=[Depends(require_admin)])
@@ -34,7 +40,7 @@ class ExchangeQuery(BaseModel):
     until: datetime | None = None
 
     def to_filter(self) -> ExchangeFilter:
-        return ExchangeFilter(**self.model_dump())
+        return ExchangeFilter(**self.model_dump(include=set(ExchangeQuery.model_fields)))
 
 
 @router.get("/exchanges", tags=["traffic"])
@@ -106,8 +112,15 @@ class RouteIn(BaseModel):
 
 
 def _route_out(r: RouteDef) -> dict[str, Any]:
-    return {"id": r.id, "service": r.service, "municipality": r.municipality, "target": r.target,
-            "fault": r.fault, "origin": r.origin, "position": r.position}
+    return {
+        "id": r.id,
+        "service": r.service,
+        "municipality": r.municipality,
+        "target": r.target,
+        "fault": r.fault,
+        "origin": r.origin,
+        "position": r.position,
+    }
 
 
 @router.get("/routes", tags=["configuration"])
@@ -120,8 +133,10 @@ async def put_route(rt: RuntimeDep, body: RouteIn) -> dict[str, Any]:
     """Create or replace the route for service × municipality."""
     fault = body.fault.model_dump(exclude_none=True) if body.fault else None
     try:
-        route = await rt.routes.put_route(rt.db, RouteDef(service=body.service, municipality=body.municipality,
-                                                          target=body.target, fault=fault or None))
+        route = await rt.routes.put_route(
+            rt.db,
+            RouteDef(service=body.service, municipality=body.municipality, target=body.target, fault=fault or None),
+        )
     except RouteTableError as e:
         raise HTTPException(422, str(e)) from None
     return _route_out(route)
@@ -136,8 +151,13 @@ async def put_fault(rt: RuntimeDep, route_id: str, body: Fault) -> dict[str, Any
     fault = body.model_dump(exclude_none=True) or None
     if fault and (problem := check_fault(fault)):
         raise HTTPException(422, problem)
-    new = RouteDef(service=route.service, municipality=route.municipality, target=route.target, fault=fault,
-                   position=route.position)
+    new = RouteDef(
+        service=route.service,
+        municipality=route.municipality,
+        target=route.target,
+        fault=fault,
+        position=route.position,
+    )
     return _route_out(await rt.routes.put_route(rt.db, new))
 
 
@@ -158,8 +178,15 @@ class AgreementIn(BaseModel):
 
 
 def _agreement_out(a: AgreementDef) -> dict[str, Any]:
-    return {"uuid": a.uuid, "system": a.system, "municipality": a.municipality, "service": a.service,
-            "beskedtyper": a.beskedtyper, "active": a.active, "origin": a.origin}
+    return {
+        "uuid": a.uuid,
+        "system": a.system,
+        "municipality": a.municipality,
+        "service": a.service,
+        "beskedtyper": a.beskedtyper,
+        "active": a.active,
+        "origin": a.origin,
+    }
 
 
 @router.get("/agreements", tags=["configuration"])
@@ -185,8 +212,10 @@ async def delete_agreement(rt: RuntimeDep, uuid: str) -> dict[str, bool]:
 
 @router.get("/services", tags=["configuration"])
 async def services(rt: RuntimeDep) -> list[dict[str, Any]]:
-    return [vars(s) | {"wsdl": f"{rt.settings.base_url}{s.path}?wsdl" if s.transport == "soap" else None}
-            for s in rt.routes.services.values()]
+    return [
+        vars(s) | {"wsdl": f"{rt.settings.base_url}{s.path}?wsdl" if s.transport == "soap" else None}
+        for s in rt.routes.services.values()
+    ]
 
 
 @router.get("/systems", tags=["configuration"])

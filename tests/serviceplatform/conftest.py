@@ -27,8 +27,10 @@ def ping_provider() -> FastAPI:
         payload = req.find(f"{{{SOAP}}}Body")[0]
         text = payload.findtext(f"{{{NS}}}Tekst")
         name = etree.QName(payload).localname.replace("Request", "Response")
-        xml = (f'<soap:Envelope xmlns:soap="{SOAP}"><soap:Body><t:{name} xmlns:t="{NS}">'
-               f"<t:Tekst>{text}</t:Tekst><t:Fra>provider</t:Fra></t:{name}></soap:Body></soap:Envelope>")
+        xml = (
+            f'<soap:Envelope xmlns:soap="{SOAP}"><soap:Body><t:{name} xmlns:t="{NS}">'
+            f"<t:Tekst>{text}</t:Tekst><t:Fra>provider</t:Fra></t:{name}></soap:Body></soap:Envelope>"
+        )
         return Response(xml, media_type="text/xml; charset=utf-8")
 
     @app.post("/not-soap")

@@ -34,13 +34,23 @@ class PingResponseType(ComplexModel):
 
 
 class PingService(ServiceBase):
-    @rpc(PingRequestType, _returns=PingResponseType, _body_style="bare",
-         _in_message_name="PingRequest", _out_message_name="PingResponse")
+    @rpc(
+        PingRequestType,
+        _returns=PingResponseType,
+        _body_style="bare",
+        _in_message_name="PingRequest",
+        _out_message_name="PingResponse",
+    )
     def Ping(ctx, req):  # noqa: N802,N805 - contract only
         pass
 
-    @rpc(PingRequestType, _returns=PingResponseType, _body_style="bare",
-         _in_message_name="EkkoRequest", _out_message_name="EkkoResponse")
+    @rpc(
+        PingRequestType,
+        _returns=PingResponseType,
+        _body_style="bare",
+        _in_message_name="EkkoRequest",
+        _out_message_name="EkkoResponse",
+    )
     def Ekko(ctx, req):  # noqa: N802,N805 - contract only
         pass
 
@@ -86,18 +96,34 @@ def write_routes(directory: Path, provider_url: str, *, validation: str = "off")
 
 
 def envelope(
-    *, agreement: str = AGREEMENT, system: str = CALLER_UUID, service: str = SERVICE_UUID, cvr: str | None = CVR,
-    text: str = "hej", op: str = "PingRequest", invocation: bool = True, call_id: str | None = None,
+    *,
+    agreement: str = AGREEMENT,
+    system: str = CALLER_UUID,
+    service: str = SERVICE_UUID,
+    cvr: str | None = CVR,
+    text: str = "hej",
+    op: str = "PingRequest",
+    invocation: bool = True,
+    call_id: str | None = None,
 ) -> bytes:
-    ac = (f'<ac:AuthorityContext xmlns:ac="http://serviceplatformen.dk/xml/schemas/AuthorityContext/1/">'
-          f"<ac:MunicipalityCVR>{cvr}</ac:MunicipalityCVR></ac:AuthorityContext>") if cvr else ""
+    ac = (
+        (
+            f'<ac:AuthorityContext xmlns:ac="http://serviceplatformen.dk/xml/schemas/AuthorityContext/1/">'
+            f"<ac:MunicipalityCVR>{cvr}</ac:MunicipalityCVR></ac:AuthorityContext>"
+        )
+        if cvr
+        else ""
+    )
     ic = ""
     if invocation:
         cid = f"<ic:CallersServiceCallIdentifier>{call_id}</ic:CallersServiceCallIdentifier>" if call_id else ""
-        ic = (f'<ic:InvocationContext xmlns:ic="http://serviceplatformen.dk/xml/schemas/InvocationContext/1/">'
-              f"<ic:ServiceAgreementUUID>{agreement}</ic:ServiceAgreementUUID>"
-              f"<ic:UserSystemUUID>{system}</ic:UserSystemUUID><ic:UserUUID>{USER_UUID}</ic:UserUUID>"
-              f"<ic:ServiceUUID>{service}</ic:ServiceUUID>{cid}</ic:InvocationContext>")
-    return (f'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
-            f'<soap:Body><t:{op} xmlns:t="{NS}">{ac}{ic}<t:Tekst>{text}</t:Tekst></t:{op}></soap:Body></soap:Envelope>'
-            ).encode()
+        ic = (
+            f'<ic:InvocationContext xmlns:ic="http://serviceplatformen.dk/xml/schemas/InvocationContext/1/">'
+            f"<ic:ServiceAgreementUUID>{agreement}</ic:ServiceAgreementUUID>"
+            f"<ic:UserSystemUUID>{system}</ic:UserSystemUUID><ic:UserUUID>{USER_UUID}</ic:UserUUID>"
+            f"<ic:ServiceUUID>{service}</ic:ServiceUUID>{cid}</ic:InvocationContext>"
+        )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
+        f'<soap:Body><t:{op} xmlns:t="{NS}">{ac}{ic}<t:Tekst>{text}</t:Tekst></t:{op}></soap:Body></soap:Envelope>'
+    ).encode()

@@ -27,8 +27,12 @@ PATH = "/service/Test/Ping/1"
 
 
 def context(agreement: str = AGREEMENT, cvr: str = CVR, **over) -> dict:
-    inv = {"ServiceAgreementUUID": agreement, "UserSystemUUID": CALLER_UUID, "UserUUID": USER_UUID,
-           "ServiceUUID": SERVICE_UUID} | over
+    inv = {
+        "ServiceAgreementUUID": agreement,
+        "UserSystemUUID": CALLER_UUID,
+        "UserUUID": USER_UUID,
+        "ServiceUUID": SERVICE_UUID,
+    } | over
     return {"InvocationContext": inv, "AuthorityContext": {"MunicipalityCVR": cvr}}
 
 
@@ -61,7 +65,12 @@ def test_zeep_call_with_valid_agreement_is_routed_answered_and_recorded(live_pin
     assert len(items) == 1
     ex = items[0]
     assert (ex["service"], ex["operation"], ex["municipality"], ex["status"], ex["decision"]) == (
-        "Ping", "Ping", CVR, "ok", "routed")
+        "Ping",
+        "Ping",
+        CVR,
+        "ok",
+        "routed",
+    )
     assert ex["agreement_uuid"] == AGREEMENT and ex["system_uuid"] == CALLER_UUID
     assert ex["route_target"] == f"{provider.url}/ping"
     full = httpx.get(f"{live_ping.url}/api/exchanges/{ex['id']}").json()
@@ -121,7 +130,12 @@ SOAP12 = b"""<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><
 @pytest.mark.parametrize(
     ("path", "body", "action", "code"),
     [
-        (PATH, b"<soap:Envelope xmlns:soap='http://schemas.xmlsoap.org/soap/envelope/'><soap:Body>", None, "SP-100"),
+        (
+            PATH,
+            b"<soap:Envelope xmlns:soap='http://schemas.xmlsoap.org/soap/envelope/'><soap:Body>",
+            None,
+            "SP-100",
+        ),
         (PATH, ENTITY_BOMB, None, "SP-101"),
         (PATH, XXE, None, "SP-101"),
         (PATH, SOAP12, None, "SP-103"),
@@ -172,8 +186,7 @@ async def test_misplaced_or_duplicated_context_is_refused(sim_factory, ping_rout
         ic = body[ic_start:ic_end]
         duplicated = body[:ic_end] + ic + body[ic_end:]
         late = body[:ic_start] + body[ic_end:].replace(b"</t:Tekst>", b"</t:Tekst>" + ic, 1)
-        wrong_ns = body.replace(b"http://serviceplatformen.dk/xml/schemas/InvocationContext/1/",
-                                b"urn:wrong", 1)
+        wrong_ns = body.replace(b"http://serviceplatformen.dk/xml/schemas/InvocationContext/1/", b"urn:wrong", 1)
         for bad in (duplicated, late, wrong_ns):
             r = await sim.client.post(PATH, content=bad)
             assert etree.fromstring(r.content).findtext(f".//{{{SPF}}}ErrorCode") == "SP-124", bad
@@ -192,12 +205,15 @@ async def test_strict_validation_refuses_what_the_contract_forbids(sim_factory, 
 
 async def test_provider_down_or_not_soap_is_a_server_fault(sim_factory, ping_routes, provider):
     async with sim_factory(routes_dir=ping_routes) as sim:
-        await sim.client.put("/api/routes", json={"service": "Ping", "municipality": CVR,
-                                                  "target": f"{provider.url}/not-soap"})
+        await sim.client.put(
+            "/api/routes", json={"service": "Ping", "municipality": CVR, "target": f"{provider.url}/not-soap"}
+        )
         r = await sim.client.post(PATH, content=envelope())
         assert etree.fromstring(r.content).findtext(f".//{{{SPF}}}ErrorCode") == "SP-142"
-        await sim.client.put("/api/routes", json={"service": "Ping", "municipality": CVR,
-                                                  "target": "http://127.0.0.1:9/closed"})
+        await sim.client.put(
+            "/api/routes",
+            json={"service": "Ping", "municipality": CVR, "target": "http://127.0.0.1:9/closed"},
+        )
         r = await sim.client.post(PATH, content=envelope())
         assert etree.fromstring(r.content).findtext(f".//{{{SPF}}}ErrorCode") == "SP-141"
         await sim.client.delete(f"/api/routes/Ping:{CVR}")
@@ -228,9 +244,9 @@ async def test_recording_survives_1000_concurrent_calls(sim_factory, ping_routes
     async with sim_factory(backend=backend, routes_dir=ping_routes) as sim:
         sim.rt.handlers["echo"] = echo
         await sim.client.put("/api/routes", json={"service": "Ping", "municipality": CVR, "target": "builtin:echo"})
+
         async def one(i: int) -> str:
-            r = await sim.client.post(PATH, content=envelope(call_id=f"c{i}"),
-                                      headers={"X-Simulator-Session": "burst"})
+            r = await sim.client.post(PATH, content=envelope(call_id=f"c{i}"), headers={"X-Simulator-Session": "burst"})
             assert r.status_code == 200, r.text
             return r.headers["x-simulator-exchange-id"]
 
