@@ -12,6 +12,7 @@ from fastapi import APIRouter
 
 from simulator.config import Settings
 from simulator.serviceplatform import Handler, Pipeline, RouteTable, SoapRequest, SoapResponse
+from simulator.serviceplatform.forwarder import Forwarder
 from simulator.soap.contract import contract_names
 from simulator.store import Database
 from simulator.traffic import Recorder
@@ -65,7 +66,7 @@ class Runtime:
         pipeline = Pipeline(
             routes,
             recorder,
-            http,
+            Forwarder(),
             handlers,
             max_body_bytes=settings.max_body_bytes,
             record_body_max_bytes=settings.record_body_max_bytes,
@@ -97,6 +98,7 @@ class Runtime:
                 log.exception("stopping %s failed", c.name)
         await self.recorder.stop()
         await self.http.aclose()
+        await self.pipeline.forwarder.close()
         await self.db.close()
 
     async def call(

@@ -12,9 +12,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from lxml import etree
 
+from simulator.serviceplatform.forwarder import Forwarder, ForwardError
 from simulator.serviceplatform.routefiles import RouteDef, ServiceDef
 from simulator.serviceplatform.routetable import RouteTable
 from simulator.serviceplatform.types import (
@@ -67,7 +67,7 @@ class Pipeline:
         self,
         routes: RouteTable,
         recorder: Recorder,
-        http: httpx.AsyncClient,
+        forwarder: Forwarder,
         handlers: dict[str, Handler],
         *,
         max_body_bytes: int,
@@ -77,7 +77,7 @@ class Pipeline:
     ) -> None:
         self.routes = routes
         self.recorder = recorder
-        self.http = http
+        self.forwarder = forwarder
         self.handlers = handlers
         self.max_body_bytes = max_body_bytes
         self.record_body_max_bytes = record_body_max_bytes
@@ -310,13 +310,12 @@ class Pipeline:
         }
         t = time.perf_counter()
         try:
-            timeout = httpx.Timeout(self.forward_timeout_s, pool=None)  # queueing for a connection is ours
-            reply = await self.http.post(route.target, content=request.body, headers=headers, timeout=timeout)
-        except httpx.HTTPError as e:
+            reply = await self.forwarder.post(route.target, request.body, headers, self.forward_timeout_s)
+        except ForwardError as e:
             trace.set(provider_ms=(time.perf_counter() - t) * 1000)
             raise SoapFaultError(
                 ErrorCode.PROVIDER_UNREACHABLE,
-                f"the provider at {route.target} did not answer: {type(e).__name__} {e}".strip(),
+                f"the provider at {route.target} did not answer: {e}",
                 client=False,
             ) from None
         trace.set(
@@ -324,13 +323,13 @@ class Pipeline:
             decision="routed",
             reason=f"forwarded to {route.target} (route {route.id})",
         )
-        body = reply.content
+        body = reply.body
         try:
             reply_env = parse_envelope(body, max_bytes=self.max_body_bytes)
         except SoapFaultError as e:
             raise SoapFaultError(
                 ErrorCode.PROVIDER_BAD_RESPONSE,
-                f"the provider at {route.target} answered HTTP {reply.status_code} "
+                f"the provider at {route.target} answered HTTP {reply.status} "
                 f"with no valid SOAP 1.1 envelope ({e.text})",
                 client=False,
             ) from None
@@ -350,10 +349,10 @@ class Pipeline:
                         client=False,
                     )
         return SoapResponse(
-            status=reply.status_code,
+            status=reply.status,
             body=body,
             exchange_id="",
-            content_type=reply.headers.get("content-type", SOAP_CONTENT_TYPE),
+            content_type=reply.content_type or SOAP_CONTENT_TYPE,
             fault_code=fault_code,
         )
 
