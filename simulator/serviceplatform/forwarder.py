@@ -3,7 +3,6 @@ under 20 concurrent calls (160 vs 3,080 req/s against the same trivial server)."
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 import aiohttp
@@ -43,7 +42,7 @@ class Forwarder:
             ) as reply:
                 data = await reply.read()
                 return ProviderReply(reply.status, reply.headers.get("content-type", ""), data)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+        except (TimeoutError, aiohttp.ClientError) as e:
             raise ForwardError(f"{type(e).__name__} {e}".strip()) from None
 
     async def close(self) -> None:
