@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from simulator.config import get_settings
+from simulator.klassifikation.cli import app as klassifikation_app
 
 app = typer.Typer(
     help="KY debtor simulator: Serviceplatformen, Beskedfordeleren and Klassifikation on your laptop.",
@@ -15,6 +16,7 @@ app = typer.Typer(
 )
 routes_app = typer.Typer(help="The route table in routes/.", no_args_is_help=True)
 app.add_typer(routes_app, name="routes")
+app.add_typer(klassifikation_app, name="klassifikation")
 
 
 @app.command()

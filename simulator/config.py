@@ -37,7 +37,10 @@ class Settings(BaseSettings):
     record_body_max_bytes: int = 256 * 1024
     retention_max_exchanges: int = 200_000
     record_batch_size: int = 500
-    record_flush_interval_s: float = 0.05
+    record_flush_interval_s: float = 0.05  # only when record_durable is off
+    record_durable: bool = Field(
+        default=True, description="answer a call only once its exchange is committed (group commit)"
+    )
     forward_timeout_s: float = 30.0
     admin_token: str | None = None
     components: list[str] = Field(
@@ -51,7 +54,7 @@ class Settings(BaseSettings):
     certs_dir: Path = Field(default=Path("./var/certs"), description="the test PKI (`simulator certs init`)")
     tls_certfile: Path | None = Field(default=None, description="server certificate; set = serve HTTPS")
     tls_keyfile: Path | None = None
-    tls_ca_file: Path | None = Field(default=None, description="CA(s) for client certificates; default certs_dir/ca.pem")
+    tls_ca_file: Path | None = Field(default=None, description="CA(s) of client certificates; default certs_dir/ca.pem")
     sts_certfile: Path | None = Field(default=None, description="STS signing certificate; default certs_dir/sts.pem")
     sts_keyfile: Path | None = None
     sts_issuer: str = "urn:simulator:sts"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -14,6 +15,7 @@ from simulator.config import Settings
 from simulator.serviceplatform import Handler, Pipeline, RouteTable, SoapRequest, SoapResponse
 from simulator.serviceplatform.forwarder import Forwarder
 from simulator.soap.contract import contract_names
+from simulator.soap.official import load_official_contract
 from simulator.store import Database
 from simulator.traffic import Recorder
 
@@ -60,6 +62,7 @@ class Runtime:
             batch_size=settings.record_batch_size,
             interval_s=settings.record_flush_interval_s,
             retention=settings.retention_max_exchanges,
+            durable=settings.record_durable,
         )
         http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
         handlers: dict[str, Handler] = {}
@@ -72,6 +75,11 @@ class Runtime:
             record_body_max_bytes=settings.record_body_max_bytes,
             forward_timeout_s=settings.forward_timeout_s,
         )
+        for service in routes.services.values():
+            if service.official_contract:  # the vendor's WSDL/XSD instead of our reference contract
+                pipeline.official_contracts[service.name] = load_official_contract(
+                    Path(service.official_contract), service
+                )
         return cls(
             settings=settings,
             db=db,

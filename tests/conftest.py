@@ -89,7 +89,7 @@ def make_settings(tmp_path: Path, default_routes: Path, default_messages: Path, 
         routes_dir=overrides.pop("routes_dir", default_routes),
         messages_dir=overrides.pop("messages_dir", default_messages),
         broker_url=None,
-        record_flush_interval_s=0.0,
+        record_flush_interval_s=0.0,  # (durable group commit is the default)
     )
     values.update(overrides)
     return Settings(**values)
@@ -151,11 +151,13 @@ async def sim(sim_factory) -> AsyncIterator[Sim]:
 class LiveServer:
     """A uvicorn server on a free port in a background thread (for synchronous clients like zeep)."""
 
-    def __init__(self, app, port: int | None = None) -> None:
+    def __init__(self, app, port: int | None = None, **uvicorn_options) -> None:
+        """`uvicorn_options` go to uvicorn.Config (e.g. ssl_certfile, ssl_keyfile, ssl_ca_certs, http)."""
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        scheme = "https" if uvicorn_options.get("ssl_certfile") else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", **uvicorn_options)
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -1,9 +1,11 @@
 """Asynchronous, batched recording of exchanges, off the request path.
 
-`record()` only enqueues (it waits only when the queue is full: back-pressure, never loss); one
-writer task drains the queue in batches into the database, retrying a failed batch until it lands;
-`flush()` waits until everything enqueued so far is written; `stop()` flushes before it returns.
-Retention keeps the newest `retention` rows.
+`record()` enqueues (it waits when the queue is full: back-pressure, never loss); one writer task
+drains the queue in batches into the database, retrying a failed batch until it lands. With
+`durable=True` (the default) `record()` returns only once its batch is committed — group commit: the
+caller answers only what is on disk, while concurrent calls still share one transaction. `flush()` waits
+until everything enqueued so far is written; `stop()` flushes before it returns. Retention keeps the
+newest `retention` rows.
 """
 
 from __future__ import annotations
@@ -40,14 +42,16 @@ class Recorder:
         interval_s: float = 0.05,
         retention: int = 200_000,
         queue_size: int = 20_000,
+        durable: bool = True,
         table=ExchangeRow,
     ) -> None:
+        self.durable = durable
         self.db = db
         self.table = table
         self.batch_size = batch_size
         self.interval_s = interval_s
         self.retention = retention
-        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=queue_size)
+        self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future | None]] = asyncio.Queue(maxsize=queue_size)
         self._enqueued = 0
         self._written = 0
         self._since_prune = 0
@@ -61,8 +65,12 @@ class Recorder:
             self._task = asyncio.create_task(self._run(), name="exchange-recorder")
 
     async def record(self, row: dict[str, Any]) -> None:
+        """Enqueue one row; when durable, return once it is committed."""
         self._enqueued += 1
-        await self._queue.put(row)
+        done = asyncio.get_running_loop().create_future() if self.durable else None
+        await self._queue.put((row, done))
+        if done is not None:
+            await asyncio.shield(done)
 
     @property
     def pending(self) -> int:
@@ -87,12 +95,16 @@ class Recorder:
 
     async def _run(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            if self.interval_s and self._queue.qsize() < self.batch_size:
+            items = [await self._queue.get()]
+            if self.interval_s and not self.durable and self._queue.qsize() < self.batch_size:
                 await asyncio.sleep(self.interval_s)  # let a batch gather
-            while len(batch) < self.batch_size and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            while len(items) < self.batch_size and not self._queue.empty():
+                items.append(self._queue.get_nowait())
+            batch = [row for row, _ in items]
             await self._write(batch)
+            for _, done in items:
+                if done is not None and not done.done():
+                    done.set_result(None)
             async with self._progress:
                 self._written += len(batch)
                 self._progress.notify_all()

@@ -262,3 +262,20 @@ async def test_recording_survives_1000_concurrent_calls(sim_factory, ping_routes
             if before is None:
                 break
         assert seen == {f"c{i}" for i in range(1000)}
+
+
+async def test_an_answered_call_is_already_committed(sim_factory, ping_routes, backend):
+    """Group commit: the caller gets its answer only once the exchange is in the database, so a crash
+    right after answering cannot lose it (no flush, no admin API read in between)."""
+    from sqlalchemy import select
+
+    from simulator.store import ExchangeRow
+
+    async with sim_factory(backend=backend, routes_dir=ping_routes) as sim:
+        sim.rt.handlers["echo"] = echo
+        await sim.client.put("/api/routes", json={"service": "Ping", "municipality": CVR, "target": "builtin:echo"})
+        responses = await asyncio.gather(*(sim.client.post(PATH, content=envelope()) for _ in range(20)))
+        ids = {r.headers["x-simulator-exchange-id"] for r in responses}
+        async with sim.rt.db.session() as s:
+            stored = set((await s.scalars(select(ExchangeRow.id).where(ExchangeRow.id.in_(ids)))).all())
+        assert stored == ids

@@ -1,0 +1,274 @@
+"""Contracts of the Klassifikation services, written as WSDL/XSD by hand (spyne cannot express LoRa).
+
+* ``sf1510/Klasse``, ``sf1510/Facet``, ``sf1510/Klassifikation`` — the read operations of SF1510
+  version 5 (``laes``, ``list``, ``soeg``) at ``/service/Klassifikation/<Service>/5``. Operation names,
+  SOAPActions and the wrapper elements (``LaesRequest`` … in the service namespace) are those of the
+  official WSDL. This is a *minimal* contract: the wrapper admits the Serviceplatform context elements
+  and then one element of the LoRa namespace (checked by name here and by content in the handler);
+  the LoRa content itself is not described, because the official LoRa schemas are not ours to ship.
+  Conformance of what we answer is proven in tests against the official schemas.
+  Like every other call through the simulated platform, a request carries ``InvocationContext`` in the
+  Body (after ``AuthorityContext``): the official version 5 WSDL identifies the caller by its token
+  instead; remove ``InvocationContext`` and the request is what the official schema describes.
+* ``klassifikation/SortimentModtag`` — our documented stand-in for SF7002 "Overfør Sortiment" (not
+  public): the debtor system receives a sortiment delivery and answers with a receipt. Its schema is
+  ours (docs/contracts/sortiment.md); the LoRa objects inside it are admitted by namespace.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cached_property
+
+from lxml import etree
+from spyne import ServiceBase, rpc
+
+from simulator.klassifikation.lora import FACET, KLASSE, KLASSIFIKATION
+from simulator.soap.contract import Operation, register_contract
+from simulator.soap.ns import AUTHORITY_CONTEXT, CALL_CONTEXT, INVOCATION_CONTEXT, wsdl_namespace
+from simulator.soap.spyne_contract import CONTEXT_FIELDS, SpyneContract, schema_from_wsdl
+
+XS = "http://www.w3.org/2001/XMLSchema"
+WSDL = "http://schemas.xmlsoap.org/wsdl/"
+WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
+SOAP_HTTP = "http://schemas.xmlsoap.org/soap/http"
+
+READ_OPERATIONS = {
+    "laes": ("Laes", "LaesInput", "LaesOutput"),
+    "list": ("List", "ListInput", "ListOutput"),
+    "soeg": ("Soeg", "SoegInput", "SoegOutput"),
+}
+LORA_OBJECTS = {"Klasse": KLASSE, "Facet": FACET, "Klassifikation": KLASSIFIKATION}
+
+SORTIMENT_MODTAG = wsdl_namespace("Klassifikation", "SortimentModtag", 1)
+LEVERANCETYPER = ("Fuld", "Aendring")
+FORRETNINGSKVITTERINGER = ("MODTAGET", "AFLEVERET", "ACCEPTERET", "AFVIST", "FEJLET")
+
+
+def _context_schemas() -> list[etree._Element]:
+    """The three Serviceplatform context schemas, as the core's spyne contracts describe them."""
+    from spyne import ComplexModel
+
+    class _Ctx(ComplexModel):
+        __namespace__ = "urn:simulator:context-only"
+        _type_info = list(CONTEXT_FIELDS)
+
+    class _CtxService(ServiceBase):
+        @rpc(_Ctx, _returns=_Ctx, _body_style="bare", _in_message_name="R", _out_message_name="S")
+        def r(ctx, req):  # noqa: N805 - description only
+            pass
+
+    tree = SpyneContract("_context", "Klassifikation", "Context", 1, [_CtxService])._wsdl_tree
+    wanted = {CALL_CONTEXT, AUTHORITY_CONTEXT, INVOCATION_CONTEXT}
+    out = []
+    for original in tree.iter(f"{{{XS}}}schema"):
+        if original.get("targetNamespace") in wanted:
+            s = etree.Element(original.tag, dict(original.attrib), nsmap=original.nsmap)  # keep inherited prefixes
+            s.extend(copy.deepcopy(child) for child in original)
+            out.append(s)
+    return out
+
+
+_CONTEXT_SCHEMAS = _context_schemas()
+
+
+class XsdContract:
+    """A contract from a hand-written schema of the service namespace plus the context schemas."""
+
+    def __init__(
+        self,
+        name: str,
+        area: str,
+        service: str,
+        version: int,
+        schema: etree._Element,
+        operations: dict[str, tuple[str, str]],
+        lora: dict[str, str] | None = None,
+    ) -> None:
+        """`operations`: name → (request element, response element), local names in the service namespace;
+        `lora`: request/response element → the local name of the one LoRa element it must carry."""
+        self.name = name
+        self.service_name = service
+        self.namespace = wsdl_namespace(area, service, version)
+        self._schema_el = schema
+        self._lora = lora or {}
+        self.operations = {
+            op: Operation(
+                name=op,
+                soap_action=self.namespace + op,
+                request_element=f"{{{self.namespace}}}{req}",
+                response_element=f"{{{self.namespace}}}{resp}",
+            )
+            for op, (req, resp) in operations.items()
+        }
+
+    @cached_property
+    def _wsdl_tree(self) -> etree._Element:
+        tns = self.namespace
+        root = etree.Element(
+            f"{{{WSDL}}}definitions",
+            name=self.service_name,
+            targetNamespace=tns,
+            nsmap={"wsdl": WSDL, "soap": WSDL_SOAP, "xs": XS, "tns": tns},
+        )
+        types = etree.SubElement(root, f"{{{WSDL}}}types")
+        for s in _CONTEXT_SCHEMAS:
+            types.append(copy.deepcopy(s))
+        types.append(copy.deepcopy(self._schema_el))
+        port = etree.Element(f"{{{WSDL}}}portType", name=f"{self.service_name}PortType")
+        binding = etree.Element(
+            f"{{{WSDL}}}binding", name=f"{self.service_name}Binding", type=f"tns:{self.service_name}PortType"
+        )
+        etree.SubElement(binding, f"{{{WSDL_SOAP}}}binding", style="document", transport=SOAP_HTTP)
+        for op in self.operations.values():
+            for kind, element in (("Request", op.request_element), ("Response", op.response_element)):
+                msg = etree.SubElement(root, f"{{{WSDL}}}message", name=f"{op.name}{kind}Message")
+                etree.SubElement(msg, f"{{{WSDL}}}part", name="body", element="tns:" + etree.QName(element).localname)
+            pop = etree.SubElement(port, f"{{{WSDL}}}operation", name=op.name)
+            etree.SubElement(pop, f"{{{WSDL}}}input", message=f"tns:{op.name}RequestMessage")
+            etree.SubElement(pop, f"{{{WSDL}}}output", message=f"tns:{op.name}ResponseMessage")
+            bop = etree.SubElement(binding, f"{{{WSDL}}}operation", name=op.name)
+            etree.SubElement(bop, f"{{{WSDL_SOAP}}}operation", soapAction=op.soap_action, style="document")
+            for io in ("input", "output"):
+                etree.SubElement(etree.SubElement(bop, f"{{{WSDL}}}{io}"), f"{{{WSDL_SOAP}}}body", use="literal")
+        root.append(port)
+        root.append(binding)
+        service = etree.SubElement(root, f"{{{WSDL}}}service", name=self.service_name)
+        p = etree.SubElement(
+            service, f"{{{WSDL}}}port", name=f"{self.service_name}Port", binding=f"tns:{self.service_name}Binding"
+        )
+        etree.SubElement(p, f"{{{WSDL_SOAP}}}address", location="http://localhost/")
+        return root
+
+    def wsdl(self, location: str) -> bytes:
+        root = copy.deepcopy(self._wsdl_tree)
+        for addr in root.iter(f"{{{WSDL_SOAP}}}address"):
+            addr.set("location", location)
+        return etree.tostring(root, xml_declaration=True, encoding="utf-8")
+
+    @cached_property
+    def schema(self) -> etree.XMLSchema:
+        return schema_from_wsdl(self._wsdl_tree)
+
+    def validate_request(self, payload: etree._Element) -> list[str]:
+        return self._validate(payload)
+
+    def validate_response(self, payload: etree._Element) -> list[str]:
+        return self._validate(payload)
+
+    def _validate(self, payload: etree._Element) -> list[str]:
+        problems = (
+            [] if self.schema.validate(payload) else [f"line {e.line}: {e.message}" for e in self.schema.error_log]
+        )
+        wanted = self._lora.get(etree.QName(payload).localname)
+        if wanted and not problems:
+            last = [c for c in payload if isinstance(c.tag, str)][-1:]
+            if not last or etree.QName(last[0]).localname != wanted:
+                got = etree.QName(last[0]).localname if last else "nothing"
+                problems.append(f"{etree.QName(payload).localname} must end with {wanted}, not {got}")
+        return problems
+
+
+def _schema(tns: str, body: str, extra_ns: dict[str, str] | None = None) -> etree._Element:
+    ns = " ".join(f'xmlns:{p}="{u}"' for p, u in (extra_ns or {}).items())
+    return etree.fromstring(f"""<xs:schema xmlns:xs="{XS}" xmlns:tns="{tns}" targetNamespace="{tns}"
+        xmlns:cc="{CALL_CONTEXT}" xmlns:ac="{AUTHORITY_CONTEXT}" xmlns:ic="{INVOCATION_CONTEXT}" {ns}
+        elementFormDefault="qualified">
+      <xs:import namespace="{CALL_CONTEXT}"/>
+      <xs:import namespace="{AUTHORITY_CONTEXT}"/>
+      <xs:import namespace="{INVOCATION_CONTEXT}"/>
+      {body}
+    </xs:schema>""")
+
+
+_CONTEXT_REFS = """<xs:element ref="cc:CallContext" minOccurs="0"/>
+          <xs:element ref="ac:AuthorityContext" minOccurs="0"/>
+          <xs:element ref="ic:InvocationContext" minOccurs="0"/>"""
+
+
+def read_contract(obj: str) -> XsdContract:
+    """The minimal contract of SF1510 `<obj>` version 5 (read operations)."""
+    lora = LORA_OBJECTS[obj]
+    body = []
+    for wrapper, _in, _out in READ_OPERATIONS.values():
+        body.append(f"""<xs:element name="{wrapper}Request"><xs:complexType><xs:sequence>{_CONTEXT_REFS}
+          <xs:any namespace="{lora}" processContents="lax"/></xs:sequence></xs:complexType></xs:element>
+        <xs:element name="{wrapper}Response"><xs:complexType><xs:sequence>
+          <xs:any namespace="{lora}" processContents="lax"/></xs:sequence></xs:complexType></xs:element>""")
+    tns = wsdl_namespace("Klassifikation", obj, 5)
+    lora_names = {}
+    for wrapper, inp, out in READ_OPERATIONS.values():
+        lora_names[f"{wrapper}Request"] = inp
+        lora_names[f"{wrapper}Response"] = out
+    return XsdContract(
+        f"sf1510/{obj}",
+        "Klassifikation",
+        obj,
+        5,
+        _schema(tns, "".join(body)),
+        {op: (f"{w}Request", f"{w}Response") for op, (w, _i, _o) in READ_OPERATIONS.items()},
+        lora_names,
+    )
+
+
+def sortiment_modtag_contract() -> XsdContract:
+    """Our SortimentModtag contract (the stand-in for SF7002; documented in docs/contracts/sortiment.md)."""
+    uuid = "[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}"
+    body = f"""
+      <xs:simpleType name="UUIDType"><xs:restriction base="xs:string">
+        <xs:pattern value="{uuid}"/></xs:restriction></xs:simpleType>
+      <xs:simpleType name="LeveranceTypeType"><xs:restriction base="xs:string">
+        {"".join(f'<xs:enumeration value="{t}"/>' for t in LEVERANCETYPER)}</xs:restriction></xs:simpleType>
+      <xs:simpleType name="ForretningskvitteringType"><xs:restriction base="xs:string">
+        {"".join(f'<xs:enumeration value="{t}"/>' for t in FORRETNINGSKVITTERINGER)}</xs:restriction></xs:simpleType>
+      <xs:complexType name="SortimentType"><xs:sequence>
+        <xs:element name="SortimentUUID" type="tns:UUIDType"/>
+        <xs:element name="BrugervendtNoegle" type="xs:string"/>
+        <xs:element name="Titel" type="xs:string"/>
+        <xs:element name="LeveranceUUID" type="tns:UUIDType"/>
+        <xs:element name="LeveranceType" type="tns:LeveranceTypeType"/>
+        <xs:element name="Version" type="xs:positiveInteger"/>
+        <xs:element name="ForrigeVersion" type="xs:nonNegativeInteger" minOccurs="0"/>
+        <xs:element name="VersionTidspunkt" type="xs:dateTime"/>
+        <xs:element name="VersionNote" type="xs:string" minOccurs="0"/>
+        <xs:element name="Klassifikation"><xs:complexType><xs:sequence>
+          <xs:any namespace="{KLASSIFIKATION}" processContents="lax"/></xs:sequence></xs:complexType></xs:element>
+        <xs:element name="Facetter"><xs:complexType><xs:sequence>
+          <xs:any namespace="{FACET}" processContents="lax" minOccurs="0" maxOccurs="unbounded"/>
+          </xs:sequence></xs:complexType></xs:element>
+        <xs:element name="Klasser"><xs:complexType><xs:sequence>
+          <xs:any namespace="{KLASSE}" processContents="lax" minOccurs="0" maxOccurs="unbounded"/>
+          </xs:sequence></xs:complexType></xs:element>
+      </xs:sequence></xs:complexType>
+      <xs:complexType name="FejlType"><xs:sequence>
+        <xs:element name="FejlKode" type="xs:string"/>
+        <xs:element name="FejlTekst" type="xs:string"/></xs:sequence></xs:complexType>
+      <xs:complexType name="KvitteringType"><xs:sequence>
+        <xs:element name="LeveranceUUID" type="tns:UUIDType"/>
+        <xs:element name="SortimentUUID" type="tns:UUIDType"/>
+        <xs:element name="Forretningskvittering" type="tns:ForretningskvitteringType"/>
+        <xs:element name="Version" type="xs:nonNegativeInteger"/>
+        <xs:element name="Begrundelse" type="xs:string" minOccurs="0"/>
+        <xs:element name="FejlListe" minOccurs="0"><xs:complexType><xs:sequence>
+          <xs:element name="Fejl" type="tns:FejlType" maxOccurs="unbounded"/></xs:sequence></xs:complexType>
+        </xs:element>
+      </xs:sequence></xs:complexType>
+      <xs:element name="SortimentModtagRequest"><xs:complexType><xs:sequence>{_CONTEXT_REFS}
+        <xs:element name="Sortiment" type="tns:SortimentType"/></xs:sequence></xs:complexType></xs:element>
+      <xs:element name="SortimentModtagResponse"><xs:complexType><xs:sequence>
+        <xs:element name="Kvittering" type="tns:KvitteringType"/></xs:sequence></xs:complexType></xs:element>
+    """
+    return XsdContract(
+        "klassifikation/SortimentModtag",
+        "Klassifikation",
+        "SortimentModtag",
+        1,
+        _schema(SORTIMENT_MODTAG, body),
+        {"SortimentModtag": ("SortimentModtagRequest", "SortimentModtagResponse")},
+    )
+
+
+KLASSE_CONTRACT = register_contract(read_contract("Klasse"))
+FACET_CONTRACT = register_contract(read_contract("Facet"))
+KLASSIFIKATION_CONTRACT = register_contract(read_contract("Klassifikation"))
+SORTIMENT_MODTAG_CONTRACT = register_contract(sortiment_modtag_contract())
