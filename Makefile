@@ -28,5 +28,17 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/soap_load.py
 
+# The demo routes (routes/routes.yaml) point at the reference debtor on 8001.
+DEBTOR_PORT ?= 8001
+
+demo: $(STAMP)
+	@mkdir -p var && rm -f var/demo.db var/demo.db-wal var/demo.db-shm
+	@SIMULATOR_DATABASE_URL=sqlite+aiosqlite:///./var/demo.db SIMULATOR_LOG_LEVEL=warning \
+	  $(BIN)/simulator run --host $(HOST) --port $(PORT) >var/demo-simulator.log 2>&1 & sim=$$!; \
+	$(BIN)/python -m examples.reference_debtor --host $(HOST) --port $(DEBTOR_PORT) \
+	  --simulator-url http://$(HOST):$(PORT) >var/demo-debtor.log 2>&1 & debtor=$$!; \
+	trap 'kill $$sim $$debtor 2>/dev/null; wait $$sim $$debtor 2>/dev/null' EXIT; \
+	$(BIN)/python -m examples.walkthrough --simulator http://$(HOST):$(PORT) --debtor http://$(HOST):$(DEBTOR_PORT)
+
 clean:
 	rm -rf $(VENV) *.egg-info var

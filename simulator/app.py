@@ -15,10 +15,12 @@ from simulator.runtime import Runtime, load_components
 from simulator.serviceplatform import SoapRequest, wsdl_for
 from simulator.web.api import router as api_router
 from simulator.web.deps import RuntimeDep
+from simulator.web.ui import router as ui_router
 
 log = logging.getLogger(__name__)
 
 SERVICE_PREFIX = "/service/"
+NOT_SOAP_PREFIXES = ("/service/AccessTokenService_1/",)  # REST endpoints under /service/ (simulator.security)
 
 
 def create_app(settings: Settings | None = None, *, db_schema: str | None = None) -> SimulatorApp:
@@ -42,6 +44,7 @@ def create_app(settings: Settings | None = None, *, db_schema: str | None = None
     )
     api.state.runtime = runtime
     api.include_router(api_router, prefix="/api")
+    api.include_router(ui_router)  # the web UI at / (simulator/web/ui.py)
     for c in components:
         if c.admin_router is not None:
             api.include_router(c.admin_router, prefix="/api")
@@ -76,7 +79,8 @@ class SimulatorApp:
         self.runtime = runtime
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(SERVICE_PREFIX):
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path.startswith(SERVICE_PREFIX) and not path.startswith(NOT_SOAP_PREFIXES):
             await self._soap(scope, receive, send)
         else:
             await self.api(scope, receive, send)
@@ -120,6 +124,7 @@ class SimulatorApp:
             session=headers.get("x-simulator-session"),
             correlation_id=headers.get("x-correlation-id"),
             headers=headers,
+            client_cert=_client_cert(scope),
         )
         if over:
             response = await self.runtime.pipeline.handle_oversized(request, size)
@@ -146,6 +151,13 @@ class SimulatorApp:
             }
         )
         await send({"type": "http.response.body", "body": response.body})
+
+
+def _client_cert(scope) -> str | None:
+    """The TLS client certificate (PEM) from the ASGI TLS extension, if the server provides it
+    (uvicorn does with simulator.security.tls.TLSHttpProtocol)."""
+    chain = ((scope.get("extensions") or {}).get("tls") or {}).get("client_cert_chain") or ()
+    return chain[0] if chain else None
 
 
 async def _plain(send, status: int, body: bytes, content_type: bytes = b"text/plain; charset=utf-8", extra=()) -> None:

@@ -9,6 +9,10 @@ import typer
 
 from simulator.config import get_settings
 from simulator.klassifikation.cli import app as klassifikation_app
+from simulator.ky.cli import app as ky_app
+from simulator.scenarios.cli import app as scenario_app
+from simulator.scenarios.cli import readiness_command
+from simulator.security.cli import certs_app
 
 app = typer.Typer(
     help="KY debtor simulator: Serviceplatformen, Beskedfordeleren and Klassifikation on your laptop.",
@@ -17,6 +21,10 @@ app = typer.Typer(
 routes_app = typer.Typer(help="The route table in routes/.", no_args_is_help=True)
 app.add_typer(routes_app, name="routes")
 app.add_typer(klassifikation_app, name="klassifikation")
+app.add_typer(certs_app, name="certs")
+app.add_typer(ky_app, name="ky")
+app.add_typer(scenario_app, name="scenario")
+app.command("readiness")(readiness_command)
 
 
 @app.command()
@@ -26,6 +34,8 @@ def run(
 ) -> None:
     """Start the simulator (embedded defaults: SQLite file, in-process broker)."""
     import uvicorn
+
+    from simulator.security.tls import uvicorn_tls_options
 
     settings = get_settings()
     if host:
@@ -44,6 +54,8 @@ def run(
         port=settings.port,
         log_level=settings.log_level,
         access_log=False,
+        timeout_graceful_shutdown=3,
+        **uvicorn_tls_options(settings),
     )
 
 

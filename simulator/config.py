@@ -43,8 +43,11 @@ class Settings(BaseSettings):
     )
     forward_timeout_s: float = 30.0
     admin_token: str | None = None
+    config_refresh_s: float = Field(
+        default=1.0, description="how often to pick up route/agreement edits made by another process"
+    )
     components: list[str] = Field(
-        default_factory=lambda: ["ky", "beskedfordeler", "klassifikation"],
+        default_factory=lambda: ["ky", "beskedfordeler", "klassifikation", "security", "scenarios"],
         description="capabilities to load (sub-packages of simulator); the Serviceplatform core always runs",
     )
     log_level: str = "info"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import importlib
 import logging
 from dataclasses import dataclass, field
@@ -20,6 +22,11 @@ from simulator.store import Database
 from simulator.traffic import Recorder
 
 log = logging.getLogger(__name__)
+
+CALL_SCOPE: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("call_scope", default=None)
+"""Defaults for `Runtime.call` in the current task and the tasks it starts: ``session`` (tag the
+exchanges) and ``target`` (a per-call provider URL override). Set by simulator.scenarios around a run,
+so the calls KY's ledger makes for the run are tagged and go to the run's --target."""
 
 
 class Component(Protocol):
@@ -95,10 +102,23 @@ class Runtime:
         await self.db.migrate()
         await self.routes.sync(self.db)
         await self.recorder.start()
+        self.state["_config_refresh"] = asyncio.create_task(self._refresh_config(), name="config-refresh")
         for c in self.components:
             await c.start(self)
 
+    async def _refresh_config(self) -> None:
+        """Processes sharing one database pick up each other's route and agreement edits."""
+        while True:
+            await asyncio.sleep(self.settings.config_refresh_s)
+            try:
+                await self.routes.refresh_if_changed(self.db)
+            except Exception as e:  # noqa: BLE001 - a database hiccup must not end the loop
+                log.warning("route table refresh failed: %s", e)
+
     async def stop(self) -> None:
+        refresher = self.state.pop("_config_refresh", None)
+        if refresher is not None:
+            refresher.cancel()
         for c in reversed(self.components):
             try:
                 await c.stop(self)
@@ -121,6 +141,19 @@ class Runtime:
         """Send a call into the platform as one of the simulator's own systems (e.g. KY), exactly
         as an outside caller would: same checks, route, recording."""
         path = self.routes.services[service].path
+        scope = CALL_SCOPE.get() or {}
+        target = scope.get("target")
+        if target and "{" in target:  # a template: {path}, {service}
+            target = target.format(path=path, service=service)
+        elif target:
+            target = target.rstrip("/") + path
         return await self.pipeline.handle(
-            SoapRequest(path=path, body=body, soap_action=soap_action, origin=origin, session=session)
+            SoapRequest(
+                path=path,
+                body=body,
+                soap_action=soap_action,
+                origin=origin,
+                session=session or scope.get("session"),
+                target_override=target,
+            )
         )

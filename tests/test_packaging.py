@@ -11,8 +11,20 @@ from tests.conftest import ROOT
 
 def test_wheel_ships_the_demo_route_table_and_message_catalogue(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
     )
     wheel = next(tmp_path.glob("ky_debtor_simulator-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())

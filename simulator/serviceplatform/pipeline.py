@@ -209,6 +209,8 @@ class Pipeline:
                     )
 
         route = self.routes.route_for(service.name, municipality)
+        if request.target_override:  # a scenario run's --target: this call only, after the same checks
+            route = RouteDef(service.name, municipality, request.target_override, origin="override")
         if route is None:
             raise SoapFaultError(
                 ErrorCode.NO_ROUTE,
@@ -321,7 +323,8 @@ class Pipeline:
         trace.set(
             provider_ms=(time.perf_counter() - t) * 1000,
             decision="routed",
-            reason=f"forwarded to {route.target} (route {route.id})",
+            reason=f"forwarded to {route.target} "
+            + ("(per-call target override)" if route.origin == "override" else f"(route {route.id})"),
         )
         body = reply.body
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from simulator.serviceplatform.routefiles import (
     AgreementDef,
@@ -19,7 +19,7 @@ from simulator.serviceplatform.routefiles import (
     check_route,
     read_route_files,
 )
-from simulator.store import AgreementRow, Database, RouteRow
+from simulator.store import AgreementRow, ConfigVersionRow, Database, RouteRow
 
 
 class RouteTableError(ValueError):
@@ -37,6 +37,7 @@ class RouteTable:
         self.municipalities: dict[str, MunicipalityDef] = {m.cvr: m for m in files.municipalities}
         self.routes: dict[str, RouteDef] = {r.id: r for r in files.routes}
         self.agreements: dict[str, AgreementDef] = {a.uuid: a for a in files.agreements}
+        self.version = -1  # the config_version this copy reflects
 
     @classmethod
     def from_directory(cls, directory: Path, known_contracts: set[str] | None = None) -> RouteTable:
@@ -88,10 +89,26 @@ class RouteTable:
             for a in self.files.agreements:
                 if a.uuid not in api_ags:
                     s.add(_agreement_row(a))
+            await self._bump(s)
         await self.reload(db)
+
+    async def _bump(self, s) -> None:
+        await s.execute(update(ConfigVersionRow).values(version=ConfigVersionRow.version + 1))
+
+    async def stored_version(self, db: Database) -> int:
+        async with db.session() as s:
+            return int(await s.scalar(select(ConfigVersionRow.version)) or 0)
+
+    async def refresh_if_changed(self, db: Database) -> bool:
+        """Reload when another process edited routes or agreements; True when it did."""
+        if await self.stored_version(db) != self.version:
+            await self.reload(db)
+            return True
+        return False
 
     async def reload(self, db: Database) -> None:
         async with db.session() as s:
+            self.version = int(await s.scalar(select(ConfigVersionRow.version)) or 0)
             routes = (await s.scalars(select(RouteRow).order_by(RouteRow.position))).all()
             ags = (await s.scalars(select(AgreementRow))).all()
         self.routes = {
@@ -129,12 +146,14 @@ class RouteTable:
             route.position = max((r.position for r in self.routes.values()), default=0) + 1
         async with db.session() as s, s.begin():
             await s.merge(_route_row(route))
+            await self._bump(s)
         self.routes[route.id] = route
         return route
 
     async def delete_route(self, db: Database, route_id: str) -> bool:
         async with db.session() as s, s.begin():
             result = await s.execute(delete(RouteRow).where(RouteRow.id == route_id))
+            await self._bump(s)
         self.routes.pop(route_id, None)
         return bool(result.rowcount)
 
@@ -145,12 +164,14 @@ class RouteTable:
             raise RouteTableError(problem)
         async with db.session() as s, s.begin():
             await s.merge(_agreement_row(ag))
+            await self._bump(s)
         self.agreements[ag.uuid] = ag
         return ag
 
     async def delete_agreement(self, db: Database, uuid: str) -> bool:
         async with db.session() as s, s.begin():
             result = await s.execute(delete(AgreementRow).where(AgreementRow.uuid == uuid))
+            await self._bump(s)
         self.agreements.pop(uuid, None)
         return bool(result.rowcount)
 

@@ -26,6 +26,7 @@ class SoapRequest:
     correlation_id: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     client_cert: str | bytes | None = None  # the TLS client certificate (PEM or DER), when one was presented
+    target_override: str | None = None  # send to this provider URL instead of the route's (scenario --target)
 
 
 @dataclass

@@ -30,6 +30,7 @@ class Database:
 
     def __init__(self, url: str, *, schema: str | None = None) -> None:
         self.url = url
+        self.schema = schema
         self.dialect = url.split(":", 1)[0].split("+", 1)[0]
         kwargs: dict = {}
         if self.dialect == "sqlite":

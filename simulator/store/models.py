@@ -81,3 +81,12 @@ class AgreementRow(Base):
     beskedtyper: Mapped[list | None] = mapped_column(JSON)
     active: Mapped[bool] = mapped_column(default=True)
     origin: Mapped[str] = mapped_column(String(8), nullable=False, default="file")
+
+
+class ConfigVersionRow(Base):
+    """One row; bumped on every route or agreement edit so other processes reload."""
+
+    __tablename__ = "config_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)

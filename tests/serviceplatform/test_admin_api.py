@@ -170,3 +170,26 @@ async def test_healthz_reports_database_state(sim_factory, ping_routes):
         sim.rt.db.ping = down
         r = await sim.client.get("/healthz")
         assert r.status_code == 503 and r.json()["ok"] is False
+
+
+async def test_two_processes_on_one_database_see_each_others_edits(sim_factory, ping_routes, backend):
+    """Scale-out: an agreement switched off through one simulator refuses calls on the other."""
+    async with sim_factory(backend=backend, routes_dir=ping_routes) as a:
+        b_app = __import__("simulator.app", fromlist=["create_app"]).create_app(
+            a.settings.model_copy(update={"config_refresh_s": 0.05}), db_schema=a.rt.db.schema
+        )
+        await b_app.runtime.start()
+        try:
+            b_app.runtime.handlers["echo"] = echo
+            await a.client.put("/api/routes", json={"service": "Ping", "municipality": CVR, "target": "builtin:echo"})
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=b_app), base_url="http://b") as b:
+                deadline = time.monotonic() + 10
+                while (await b.post(PATH, content=envelope())).status_code != 200:
+                    assert time.monotonic() < deadline, "the other process never saw the new route"
+                ag = {"uuid": AGREEMENT, "system": "caller", "municipality": CVR, "service": "Ping", "active": False}
+                await a.client.put("/api/agreements", json=ag)
+                deadline = time.monotonic() + 10
+                while code_of(await b.post(PATH, content=envelope())) != "SP-135":
+                    assert time.monotonic() < deadline, "the other process never saw the agreement edit"
+        finally:
+            await b_app.runtime.stop()

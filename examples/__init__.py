@@ -1,0 +1,1 @@
+"""Example applications that run against the simulator."""

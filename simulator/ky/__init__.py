@@ -1,0 +1,36 @@
+"""The simulated KY: reference SF1590_B contracts, KY's ledger, its calls to the debtor systems and
+the ``builtin:ky`` handler for coverages and write-offs. Importing registers the contracts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from simulator.ky import contracts  # noqa: F401 - registers the sf1590/* contracts
+from simulator.ky.api import router
+from simulator.ky.handler import make_handler
+from simulator.ky.ledger import KyLedger
+
+if TYPE_CHECKING:
+    from simulator.runtime import Runtime
+
+
+class KyComponent:
+    name = "ky"
+    admin_router = router
+    public_router = None
+
+    async def start(self, rt: Runtime) -> None:
+        ledger = KyLedger(rt)
+        rt.state["ky"] = ledger
+        rt.handlers["ky"] = make_handler(ledger)
+
+    async def stop(self, rt: Runtime) -> None:
+        rt.handlers.pop("ky", None)
+
+    async def health(self, rt: Runtime) -> dict[str, Any]:
+        return {"ok": "ky" in rt.state and "ky" in rt.handlers}
+
+
+component = KyComponent()
+
+__all__ = ["KyLedger", "component"]

@@ -1,0 +1,221 @@
+"""Admin API of the simulated KY under /api/ky: create and send accounts, change claims, end
+liabilities, pay, query the debtor system, and read KY's ledger."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, Field, model_validator
+
+from simulator.ky.contracts import FORDRING_TILSTANDE, OPKRAEVNINGSFORMER, ROLLER
+from simulator.ky.ledger import KyError, KyLedger
+from simulator.web.deps import RuntimeDep, require_admin
+
+router = APIRouter(prefix="/ky", tags=["ky"], dependencies=[Depends(require_admin)])
+
+Amount = Annotated[Decimal, Field(gt=0, decimal_places=2, description="kroner, e.g. 1250.00")]
+
+
+class Party(BaseModel):
+    cpr: str | None = Field(default=None, pattern=r"^[0-9]{10}$")
+    cvr: str | None = Field(default=None, pattern=r"^[0-9]{8}$")
+    name: str | None = Field(default=None, max_length=255)
+
+    @model_validator(mode="after")
+    def _one(self) -> Party:
+        if bool(self.cpr) == bool(self.cvr):
+            raise ValueError("give exactly one of cpr or cvr")
+        return self
+
+
+class LiabilityIn(Party):
+    role: Literal[ROLLER] = "JuridiskAnsvarlig"  # type: ignore[valid-type]
+    uuid: str | None = None
+    valid_from: date | None = None
+
+
+class SubClaimIn(BaseModel):
+    amount: Amount
+    uuid: str | None = None
+    period_from: date | None = None
+    period_to: date | None = None
+    kontering: str | None = Field(default=None, max_length=255)
+
+
+class ClaimIn(BaseModel):
+    amount: Amount
+    uuid: str | None = None
+    fordringstype: str | None = Field(default=None, description="Klasse UUID from KY's debtor sortiment")
+    due_date: date | None = None
+    last_payment_date: date | None = None
+    period_from: date | None = None
+    period_to: date | None = None
+    subclaims: list[SubClaimIn] | None = Field(default=None, description="default: one sub-claim of the full amount")
+
+
+class AccountIn(BaseModel):
+    municipality: str = Field(pattern=r"^[0-9]{8}$")
+    debitor: Party
+    claims: list[ClaimIn] = Field(min_length=1)
+    account_uuid: str | None = None
+    liabilities: list[LiabilityIn] | None = Field(default=None, description="default: the debtor as JuridiskAnsvarlig")
+    opkraevningsform: Literal[OPKRAEVNINGSFORMER] | None = None  # type: ignore[valid-type]
+    send: bool = Field(default=True, description="send OpretDebitorkonto to the debtor system now")
+
+
+class ClaimStateIn(BaseModel):
+    state: Literal[FORDRING_TILSTANDE]  # type: ignore[valid-type]
+    down_adjustment: Amount | None = Field(default=None, description="adjust the claim down by this amount")
+    reason: str | None = Field(default=None, max_length=255)
+
+
+class EndLiabilityIn(BaseModel):
+    valid_to: date | None = Field(default=None, description="default today")
+    reason: str | None = Field(default=None, max_length=255)
+
+
+class PaymentIn(BaseModel):
+    amount: Amount
+    subclaim_uuid: str | None = None
+    value_date: date | None = None
+    payment_uuid: str | None = None
+
+
+def ledger(rt: RuntimeDep) -> KyLedger:
+    return rt.state["ky"]
+
+
+LedgerDep = Annotated[KyLedger, Depends(ledger)]
+
+
+async def _run(coro) -> Any:
+    try:
+        return await coro
+    except KyError as e:
+        raise HTTPException(e.status, e.message) from None
+
+
+@router.get("/accounts")
+async def accounts(
+    ky: LedgerDep,
+    municipality: str | None = None,
+    cpr: str | None = None,
+    cvr: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[dict[str, Any]]:
+    """KY's debtor accounts with claims, movements and outstanding amounts."""
+    return await ky.accounts(municipality=municipality, cpr=cpr, cvr=cvr, limit=limit)
+
+
+@router.post("/accounts")
+async def create_account(ky: LedgerDep, body: AccountIn) -> dict[str, Any]:
+    """Create a debtor account with claims in KY and send it to the municipality's debtor system
+    (OpretDebitorkonto through the platform). `sent.accepted` tells whether the debtor system took it."""
+    spec = body.model_dump(exclude={"send"})
+    spec["debitor"] = body.debitor.model_dump(exclude_none=True)
+    if body.liabilities:
+        spec["liabilities"] = [lb.model_dump(exclude_none=True) for lb in body.liabilities]
+    return await _run(ky.create_account(spec, send=body.send))
+
+
+@router.get("/accounts/{account_uuid}")
+async def account(ky: LedgerDep, account_uuid: str) -> dict[str, Any]:
+    return await _run(ky.account(account_uuid))
+
+
+@router.post("/accounts/{account_uuid}/send")
+async def send_account(ky: LedgerDep, account_uuid: str) -> dict[str, Any]:
+    """(Re)send OpretDebitorkonto for an account."""
+    result = await _run(ky.send_account(account_uuid))
+    return {"sent": result.as_dict(), "account": await ky.account(account_uuid)}
+
+
+@router.get("/accounts/{account_uuid}/remote")
+async def remote_account(ky: LedgerDep, account_uuid: str, municipality: str | None = None) -> dict[str, Any]:
+    """LaesDebitorkonto: the account as the debtor system sees it (SF1590_B_02)."""
+    return await _run(ky.read_remote_account(account_uuid, municipality))
+
+
+@router.get("/claims/{claim_uuid}")
+async def claim(ky: LedgerDep, claim_uuid: str) -> dict[str, Any]:
+    return await _run(ky.claim_view(claim_uuid))
+
+
+@router.post("/claims/{claim_uuid}/state")
+async def claim_state(ky: LedgerDep, claim_uuid: str, body: ClaimStateIn) -> dict[str, Any]:
+    """RetFordringTilstand: change a claim's state (optionally adjusting it down)."""
+    down = str(body.down_adjustment) if body.down_adjustment is not None else None
+    return await _run(ky.change_claim_state(claim_uuid, body.state, down_adjustment=down, reason=body.reason))
+
+
+@router.post("/claims/{claim_uuid}/payments")
+async def pay(ky: LedgerDep, claim_uuid: str, body: PaymentIn) -> dict[str, Any]:
+    """ForetagIndbetaling: KY pays on a claim (SF1590_B_03)."""
+    return await _run(
+        ky.pay(
+            claim_uuid,
+            str(body.amount),
+            subclaim_uuid=body.subclaim_uuid,
+            value_date=body.value_date,
+            payment_uuid=body.payment_uuid,
+        )
+    )
+
+
+@router.post("/liabilities/{liability_uuid}/end")
+async def end_liability(ky: LedgerDep, liability_uuid: str, body: EndLiabilityIn) -> dict[str, Any]:
+    """AfslutHaeftelse / AfslutAdministrator: end a liability."""
+    return await _run(ky.end_liability(liability_uuid, body.valid_to, body.reason))
+
+
+@router.get("/query/accounts")
+async def search_remote(
+    ky: LedgerDep, municipality: str, cpr: str | None = None, cvr: str | None = None
+) -> dict[str, Any]:
+    """SoegDebitorkonto: ask the debtor system for the accounts of a CPR/CVR."""
+    return await _run(ky.search_accounts(municipality, cpr=cpr, cvr=cvr))
+
+
+@router.get("/query/open-subclaims")
+async def open_subclaims(
+    ky: LedgerDep, municipality: str, account_uuid: str | None = None, cpr: str | None = None, cvr: str | None = None
+) -> dict[str, Any]:
+    """SoegDelfordringTilIndbetaling: sub-claims open for payment, from the debtor system."""
+    return await _run(ky.open_subclaims(municipality, account_uuid=account_uuid, cpr=cpr, cvr=cvr))
+
+
+@router.get("/postings")
+async def postings(
+    ky: LedgerDep,
+    municipality: str | None = None,
+    kind: Literal["indbetaling", "daekning", "afskrivning", "nedregulering", "rente", "gebyr"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    """Movements booked in KY's ledger, newest first (coverages and write-offs from the debtor systems,
+    KY's payments and down-adjustments)."""
+    return await ky.postings(municipality=municipality, kind=kind, limit=limit)
+
+
+@router.get("/status-changes")
+async def status_changes(
+    ky: LedgerDep,
+    municipality: str | None = None,
+    account_uuid: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    """Account status history entries, newest first (KY's own and those received from Beskedfordeleren)."""
+    return await ky.status_changes(municipality=municipality, account_uuid=account_uuid, limit=limit)
+
+
+@router.get("/fordringer-til-indbetaling")
+async def fordringer_til_indbetaling(
+    ky: LedgerDep,
+    municipality: str | None = None,
+    fordring_uuid: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    """ "Fordringer til indbetaling" KY received from Beskedfordeleren, newest first."""
+    return await ky.fordringer_til_indbetaling(municipality=municipality, fordring_uuid=fordring_uuid, limit=limit)

@@ -1,0 +1,127 @@
+"""Small helpers to build and read the SF1590 reference messages with lxml (amounts in øre)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from lxml import etree
+
+from simulator.ky.contracts import DEBITOR_NS
+from simulator.soap.ns import KVITTERING
+
+
+class BadValue(ValueError):
+    """A value in a message that cannot be read (missing element, bad amount, bad date)."""
+
+
+def sub(parent: etree._Element, ns: str, name: str, text: object | None = None) -> etree._Element:
+    el = etree.SubElement(parent, f"{{{ns}}}{name}")
+    if text is not None:
+        el.text = text.isoformat() if isinstance(text, date) else str(text)
+    return el
+
+
+def opt(parent: etree._Element, ns: str, name: str, text: object | None) -> None:
+    if text not in (None, ""):
+        sub(parent, ns, name, text)
+
+
+def kroner(oere: int) -> str:
+    """øre → "1234.50"."""
+    return f"{Decimal(oere) / 100:.2f}"
+
+
+def oere(value: str | Decimal | int | float) -> int:
+    """ "1234.50" (or a Decimal) → øre; at most two decimals."""
+    try:
+        d = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise BadValue(f"'{value}' is not an amount") from None
+    if not d.is_finite():
+        raise BadValue(f"'{value}' is not an amount")
+    cents = d * 100
+    if cents != cents.to_integral_value():
+        raise BadValue(f"amount '{value}' has more than two decimals")
+    return int(cents)
+
+
+def text(el: etree._Element, ns: str, name: str, *, required: bool = True) -> str | None:
+    child = el.find(f"{{{ns}}}{name}")
+    value = (child.text or "").strip() if child is not None else ""
+    if not value:
+        if required:
+            raise BadValue(f"{etree.QName(el).localname}/{name} is missing")
+        return None
+    return value
+
+
+def date_of(el: etree._Element, ns: str, name: str, *, required: bool = True) -> date | None:
+    value = text(el, ns, name, required=required)
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        raise BadValue(f"{name} '{value}' is not a date (YYYY-MM-DD)") from None
+
+
+def amount_of(el: etree._Element, ns: str, name: str, *, required: bool = True) -> int | None:
+    value = text(el, ns, name, required=required)
+    return None if value is None else oere(value)
+
+
+def d(el: etree._Element, name: str, *, required: bool = True) -> str | None:
+    """Text of a child in the shared business namespace."""
+    return text(el, DEBITOR_NS, name, required=required)
+
+
+@dataclass
+class Kvittering:
+    status: str  # MODTAGET|AFLEVERET|ACCEPTERET|AFVIST|FEJLET, or FAULT when the call got a SOAP fault
+    begrundelse: str | None = None
+    fejl: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> bool:
+        return self.status in ("ACCEPTERET", "MODTAGET", "AFLEVERET")
+
+    def as_dict(self) -> dict:
+        return {
+            "status": self.status,
+            "begrundelse": self.begrundelse,
+            "fejl": [{"kode": k, "tekst": t} for k, t in self.fejl],
+        }
+
+
+def build_kvittering(parent: etree._Element, k: Kvittering) -> etree._Element:
+    el = etree.SubElement(parent, f"{{{KVITTERING}}}Forretningskvittering", nsmap={"kv": KVITTERING})
+    sub(el, KVITTERING, "ForretningsValideringsKode", k.status)
+    opt(el, KVITTERING, "Begrundelse", k.begrundelse)
+    if k.fejl:
+        fl = sub(el, KVITTERING, "FejlListe")
+        for code, message in k.fejl:
+            f = sub(fl, KVITTERING, "Fejl")
+            sub(f, KVITTERING, "FejlKode", code)
+            sub(f, KVITTERING, "FejlTekst", message)
+    return el
+
+
+def read_kvittering(payload: etree._Element) -> Kvittering:
+    el = payload.find(f"{{{KVITTERING}}}Forretningskvittering")
+    if el is None:
+        return Kvittering("FEJLET", "the answer carries no Forretningskvittering")
+    status = text(el, KVITTERING, "ForretningsValideringsKode", required=False) or "FEJLET"
+    fejl = [
+        (text(f, KVITTERING, "FejlKode", required=False) or "", text(f, KVITTERING, "FejlTekst", required=False) or "")
+        for f in el.iterfind(f"{{{KVITTERING}}}FejlListe/{{{KVITTERING}}}Fejl")
+    ]
+    return Kvittering(status, text(el, KVITTERING, "Begrundelse", required=False), fejl)
+
+
+def response_element(ns: str, operation: str, k: Kvittering) -> etree._Element:
+    """``<Op>Response`` with its Forretningskvittering first."""
+    el = etree.Element(f"{{{ns}}}{operation}Response", nsmap={"r": ns, "d": DEBITOR_NS})
+    build_kvittering(el, k)
+    return el
