@@ -43,8 +43,14 @@ class Component(Protocol):
     async def health(self, rt: Runtime) -> dict[str, Any]: ...
 
 
+BUILTIN_COMPONENTS = ("ky", "beskedfordeler", "klassifikation", "security", "scenarios")
+
+
 def load_components(names: list[str]) -> list[Component]:
-    """Import the named component sub-packages; importing also registers their contracts."""
+    """The named component sub-packages. Every built-in one is imported, loaded or not, because
+    importing registers its contracts (the route files may name them whichever components run)."""
+    for name in BUILTIN_COMPONENTS:
+        importlib.import_module(f"simulator.{name}")
     return [importlib.import_module(f"simulator.{name}").component for name in names]
 
 

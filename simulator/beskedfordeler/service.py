@@ -257,8 +257,8 @@ class Beskedfordeler:
         row["callers_call_id"] = besked.besked_id
 
         token_system = token_municipality = None
-        if headers.get("token") and self.token_verifier is not None:
-            token_system, token_municipality = await self.token_verifier(headers["token"], headers)
+        if self.token_verifier is not None:  # token model on: the token is required and names the sender
+            token_system, token_municipality = await self.token_verifier(headers.get("token"), headers)
         system = self._identify(headers.get(HEADER_SYSTEM) or token_system, besked)
         row["system_uuid"] = system.uuid
 

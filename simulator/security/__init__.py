@@ -67,6 +67,9 @@ class SecurityComponent:
         if rt.settings.security_mode != "off":
             security.load(create=True)
             rt.pipeline.authenticator = Authenticator(security)
+        besked = rt.state.get("beskedfordeler")
+        if rt.settings.security_mode in ("token", "both") and besked is not None:
+            besked.token_verifier = _besked_verifier(rt)
 
     async def stop(self, rt) -> None:
         if isinstance(getattr(rt.pipeline, "authenticator", None), Authenticator):
@@ -79,6 +82,19 @@ class SecurityComponent:
             "mode": rt.settings.security_mode,
             "tls": bool(rt.settings.tls_certfile),
         }
+
+
+def _besked_verifier(rt):
+    """Beskedfordeler's token check: every publish must carry a valid STS token naming its sender."""
+    from simulator.beskedfordeler.service import Refusal
+
+    async def verify(token: str | None, headers: dict[str, str]) -> tuple[str | None, str | None]:
+        try:
+            return verify_token_for_besked(rt, token)
+        except BeskedTokenError as e:
+            raise Refusal(e.status_kode, e.code, f"{e.code}: {e}") from None
+
+    return verify
 
 
 component = SecurityComponent()
