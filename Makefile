@@ -36,7 +36,7 @@ demo: $(STAMP)
 	@SIMULATOR_DATABASE_URL=sqlite+aiosqlite:///./var/demo.db SIMULATOR_LOG_LEVEL=warning \
 	  $(BIN)/simulator run --host $(HOST) --port $(PORT) >var/demo-simulator.log 2>&1 & sim=$$!; \
 	$(BIN)/python -m examples.reference_debtor --host $(HOST) --port $(DEBTOR_PORT) \
-	  --simulator-url http://$(HOST):$(PORT) >var/demo-debtor.log 2>&1 & debtor=$$!; \
+	  --simulator-url http://$(HOST):$(PORT) --no-auto-report >var/demo-debtor.log 2>&1 & debtor=$$!; \
 	trap 'kill $$sim $$debtor 2>/dev/null; wait $$sim $$debtor 2>/dev/null' EXIT; \
 	$(BIN)/python -m examples.walkthrough --simulator http://$(HOST):$(PORT) --debtor http://$(HOST):$(DEBTOR_PORT)
 

@@ -49,8 +49,12 @@ def free_port() -> int:
 
 def bodies(n: int) -> list[bytes]:
     cfg = read_messages_config(ROOT / "messages")
-    return [statusskift_besked(cfg, municipality="11111111", system_uuid=OPUS, debitorkonto_uuid=str(uuid.uuid4()),
-                               status="aktiv") for _ in range(n)]
+    return [
+        statusskift_besked(
+            cfg, municipality="11111111", system_uuid=OPUS, debitorkonto_uuid=str(uuid.uuid4()), status="aktiv"
+        )
+        for _ in range(n)
+    ]
 
 
 async def queue_depth(conn, name: str) -> int:
@@ -83,9 +87,17 @@ async def simulator_run(url: str, msgs: list[bytes], window: int) -> dict:
             cid = str(uuid.uuid4())
             fut = asyncio.get_running_loop().create_future()
             replies[cid] = fut
-            await exchange.publish(aio_pika.Message(body, correlation_id=cid, message_id=str(uuid.uuid4()),
-                                                    reply_to="amq.rabbitmq.reply-to", headers={"token": "bench"}),
-                                   routing_key="", mandatory=True)
+            await exchange.publish(
+                aio_pika.Message(
+                    body,
+                    correlation_id=cid,
+                    message_id=str(uuid.uuid4()),
+                    reply_to="amq.rabbitmq.reply-to",
+                    headers={"token": "bench"},
+                ),
+                routing_key="",
+                mandatory=True,
+            )
             reply = await asyncio.wait_for(fut, 60)
             code = int(reply.split(b"<StatusKode>")[1].split(b"<")[0])
             codes[code] = codes.get(code, 0) + 1
@@ -97,8 +109,13 @@ async def simulator_run(url: str, msgs: list[bytes], window: int) -> dict:
         await asyncio.sleep(0.01)
     distributed = time.perf_counter() - t0
     await conn.close()
-    return {"messages": len(msgs), "status_codes": codes, "answered_s": round(answered, 3),
-            "distributed_s": round(distributed, 3), "accepted_and_distributed_per_s": round(len(msgs) / distributed)}
+    return {
+        "messages": len(msgs),
+        "status_codes": codes,
+        "answered_s": round(answered, 3),
+        "distributed_s": round(distributed, 3),
+        "accepted_and_distributed_per_s": round(len(msgs) / distributed),
+    }
 
 
 async def raw_run(url: str, msgs: list[bytes], window: int) -> dict:
@@ -125,8 +142,8 @@ async def raw_run(url: str, msgs: list[bytes], window: int) -> dict:
     async def send(body: bytes) -> None:
         async with sem:
             await pub.default_exchange.publish(
-                aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT), routing_key=name,
-                mandatory=True)
+                aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT), routing_key=name, mandatory=True
+            )
 
     t0 = time.perf_counter()
     await asyncio.gather(*(send(b) for b in msgs))
@@ -141,11 +158,20 @@ def make_dirs(tmp: Path) -> tuple[Path, Path]:
     routes, messages = tmp / "routes", tmp / "messages"
     shutil.copytree(ROOT / "routes", routes)
     shutil.copytree(ROOT / "messages", messages)
-    (messages / "abonnementer.yaml").write_text(yaml.safe_dump({
-        "dueslag": [{"uuid": DUESLAG, "system": "ky", "levering": "pull", "navn": "bench"}],
-        "abonnementer": [{"uuid": "b3c4d5e6-0000-4000-8000-00000000be02", "dueslag": DUESLAG,
-                          "beskedtyper": ["DebitorkontoStatusskift"]}],
-    }))
+    (messages / "abonnementer.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "dueslag": [{"uuid": DUESLAG, "system": "ky", "levering": "pull", "navn": "bench"}],
+                "abonnementer": [
+                    {
+                        "uuid": "b3c4d5e6-0000-4000-8000-00000000be02",
+                        "dueslag": DUESLAG,
+                        "beskedtyper": ["DebitorkontoStatusskift"],
+                    }
+                ],
+            }
+        )
+    )
     return routes, messages
 
 
@@ -162,8 +188,9 @@ async def main() -> None:
     if url is None:
         vhost = f"bench-{uuid.uuid4().hex[:8]}"
         subprocess.run(["rabbitmqctl", "add_vhost", vhost], check=True, capture_output=True)
-        subprocess.run(["rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True, capture_output=True
+        )
         url = f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
     tmp = Path(tempfile.mkdtemp(prefix="bf-bench-"))
     sim_proc = None
@@ -171,12 +198,30 @@ async def main() -> None:
         routes, messages = make_dirs(tmp)
         database_url = args.database_url or f"sqlite+aiosqlite:///{tmp / 'sim.db'}"
         port = free_port()
-        env = os.environ | {"SIMULATOR_DATABASE_URL": database_url, "SIMULATOR_ROUTES_DIR": str(routes),
-                            "SIMULATOR_MESSAGES_DIR": str(messages), "SIMULATOR_BROKER_URL": url,
-                            "SIMULATOR_PORT": str(port), "SIMULATOR_LOG_LEVEL": "warning"}
+        env = os.environ | {
+            "SIMULATOR_DATABASE_URL": database_url,
+            "SIMULATOR_ROUTES_DIR": str(routes),
+            "SIMULATOR_MESSAGES_DIR": str(messages),
+            "SIMULATOR_BROKER_URL": url,
+            "SIMULATOR_PORT": str(port),
+            "SIMULATOR_LOG_LEVEL": "warning",
+        }
         # the simulator runs in its own process, as in production; this process is only the client
-        sim_proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "simulator.app:main_app",
-                                     "--port", str(port), "--log-level", "warning"], env=env, cwd=ROOT)
+        sim_proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "simulator.app:main_app",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            cwd=ROOT,
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -197,11 +242,21 @@ async def main() -> None:
         sim_proc.terminate()
         sim_proc.wait(timeout=30)
         raw = await raw_run(url, msgs, args.window)
-        print(json.dumps({
-            "database": database_url.split(":")[0], "cpus": os.cpu_count(), "window": args.window,
-            "simulator": sim, "raw_rabbitmq": raw,
-            "simulator_share_of_raw": round(sim["accepted_and_distributed_per_s"] / raw["publish_consume_per_s"], 3),
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "database": database_url.split(":")[0],
+                    "cpus": os.cpu_count(),
+                    "window": args.window,
+                    "simulator": sim,
+                    "raw_rabbitmq": raw,
+                    "simulator_share_of_raw": round(
+                        sim["accepted_and_distributed_per_s"] / raw["publish_consume_per_s"], 3
+                    ),
+                },
+                indent=2,
+            )
+        )
     finally:
         if sim_proc is not None and sim_proc.poll() is None:
             sim_proc.kill()

@@ -44,8 +44,7 @@ def main() -> None:
         "--messages",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="publish DebitorkontoStatusskift / FordringTilIndbetaling to the simulator's Beskedfordeler "
-        "(default: on)",
+        help="publish DebitorkontoStatusskift / FordringTilIndbetaling to the simulator's Beskedfordeler (default: on)",
     )
     a = p.parse_args()
     config = Config.from_routes(

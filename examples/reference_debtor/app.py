@@ -118,9 +118,7 @@ class Config:
             return (yaml.safe_load((folder / name).read_text(encoding="utf-8")) or {}).get(key) or []
 
         systems = {s["key"]: s for s in load("systems.yaml", "systems")}
-        cfg = cls(
-            simulator_url=simulator_url.rstrip("/"), auto_report=auto_report, publish_messages=publish_messages
-        )
+        cfg = cls(simulator_url=simulator_url.rstrip("/"), auto_report=auto_report, publish_messages=publish_messages)
         messages_dir = messages_dir or routes_dir.parent / "messages"
         if (messages_dir / "beskedtyper.yaml").is_file():
             for bt in load("beskedtyper.yaml", "beskedtyper", messages_dir):

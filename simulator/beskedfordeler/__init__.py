@@ -30,8 +30,14 @@ class BeskedfordelerComponent:
     async def health(self, rt: Runtime) -> dict[str, Any]:
         bf = rt.state.get("beskedfordeler")
         if bf is None:
-            return {"ok": False, "broker": {"ok": False, "kind": "rabbitmq" if rt.settings.broker_url else "in-process",
-                                            "error": "not started"}}
+            return {
+                "ok": False,
+                "broker": {
+                    "ok": False,
+                    "kind": "rabbitmq" if rt.settings.broker_url else "in-process",
+                    "error": "not started",
+                },
+            }
         return await bf.health()
 
 

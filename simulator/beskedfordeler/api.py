@@ -41,17 +41,20 @@ def _dueslag(bf: Beskedfordeler, uuid: str) -> Dueslag:
 # -- public ------------------------------------------------------------------------------------------------
 
 
-@public_router.post("/afsend", response_class=Response,
-                    responses={200: {"content": {"application/xml": {}},
-                                     "description": "StandardRetur (urn:oio:sagdok:3.0.0)"}})
+@public_router.post(
+    "/afsend",
+    response_class=Response,
+    responses={200: {"content": {"application/xml": {}}, "description": "StandardRetur (urn:oio:sagdok:3.0.0)"}},
+)
 async def afsend(rt: RuntimeDep, request: Request) -> Response:
     """Send one Haendelsesbesked (the body, UTF-8 XML) as over AMQP. The answer is always HTTP 200 with
     the StandardRetur: StatusKode 20 = accepted, otherwise a code and FejlbeskedTekst. Identify the sender
     with header `x-simulator-system` (key or UUID), or a known system UUID in Kildesystem/BeskedAnsvarligAktoer."""
     bf = _bf(rt)
     body = await request.body()
-    retur = await bf.afsend(body, dict(request.headers), channel="http",
-                            correlation_id=request.headers.get("x-correlation-id"))
+    retur = await bf.afsend(
+        body, dict(request.headers), channel="http", correlation_id=request.headers.get("x-correlation-id")
+    )
     return Response(retur.xml(), media_type=XML, headers={"x-statuskode": str(retur.status)})
 
 
@@ -61,8 +64,12 @@ class Kvittering(BaseModel):
 
 
 @public_router.post("/dueslag/{uuid}/hent")
-async def hent(rt: RuntimeDep, uuid: str, antal: Annotated[int, Query(ge=1, le=500)] = 1,
-               lease_s: Annotated[float, Query(gt=0, le=3600)] = 60.0) -> dict[str, Any]:
+async def hent(
+    rt: RuntimeDep,
+    uuid: str,
+    antal: Annotated[int, Query(ge=1, le=500)] = 1,
+    lease_s: Annotated[float, Query(gt=0, le=3600)] = 60.0,
+) -> dict[str, Any]:
     """Pull up to `antal` messages from a dueslag. Each must be acknowledged (`kvitter`) or refused
     (`afvis`) within `lease_s` seconds, otherwise it returns to the dueslag (like an unacked AMQP message)."""
     bf = _bf(rt)
@@ -106,19 +113,37 @@ async def returkoder() -> list[dict[str, Any]]:
 @admin_router.get("/beskedtyper")
 async def beskedtyper(rt: RuntimeDep) -> list[dict[str, Any]]:
     bf = _bf(rt)
-    return [{"name": b.name, "uuid": b.uuid, "namespace": b.namespace,
-             "schema": b.schema.name if b.schema else None, "description": b.description}
-            for b in bf.cfg.beskedtyper.values()]
+    return [
+        {
+            "name": b.name,
+            "uuid": b.uuid,
+            "namespace": b.namespace,
+            "schema": b.schema.name if b.schema else None,
+            "description": b.description,
+        }
+        for b in bf.cfg.beskedtyper.values()
+    ]
 
 
 def _levering_out(r: BfLevering) -> dict[str, Any]:
-    return {"besked_id": r.besked_id, "dueslag": r.dueslag, "abonnement": r.abonnement, "state": r.state,
-            "tilladte_modtagere": r.tilladte_modtagere, "attempts": r.attempts, "updated_at": r.updated_at}
+    return {
+        "besked_id": r.besked_id,
+        "dueslag": r.dueslag,
+        "abonnement": r.abonnement,
+        "state": r.state,
+        "tilladte_modtagere": r.tilladte_modtagere,
+        "attempts": r.attempts,
+        "updated_at": r.updated_at,
+    }
 
 
 @admin_router.get("/beskeder")
-async def beskeder(rt: RuntimeDep, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                   system: str | None = None, municipality: str | None = None) -> list[dict[str, Any]]:
+async def beskeder(
+    rt: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    system: str | None = None,
+    municipality: str | None = None,
+) -> list[dict[str, Any]]:
     """Accepted messages, newest first."""
     q = select(BfBesked).order_by(BfBesked.seq.desc()).limit(limit)
     if system:
@@ -127,9 +152,18 @@ async def beskeder(rt: RuntimeDep, limit: Annotated[int, Query(ge=1, le=500)] = 
         q = q.where(BfBesked.municipality == municipality)
     async with rt.db.session() as s:
         rows = (await s.scalars(q)).all()
-    return [{"besked_id": r.besked_id, "received_at": r.received_at, "channel": r.channel, "system": r.system,
-             "municipality": r.municipality, "beskedtype": r.beskedtype, "transaktions_id": r.transaktions_id}
-            for r in rows]
+    return [
+        {
+            "besked_id": r.besked_id,
+            "received_at": r.received_at,
+            "channel": r.channel,
+            "system": r.system,
+            "municipality": r.municipality,
+            "beskedtype": r.beskedtype,
+            "transaktions_id": r.transaktions_id,
+        }
+        for r in rows
+    ]
 
 
 @admin_router.get("/beskeder/{besked_id}")
@@ -140,26 +174,51 @@ async def besked(rt: RuntimeDep, besked_id: str) -> dict[str, Any]:
         if r is None:
             raise HTTPException(404, f"no accepted message {besked_id}")
         levs = (await s.scalars(select(BfLevering).where(BfLevering.besked_id == besked_id))).all()
-        tries = (await s.scalars(select(BfForsoeg).where(BfForsoeg.besked_id == besked_id)
-                                 .order_by(BfForsoeg.seq))).all()
-    return {"besked_id": r.besked_id, "received_at": r.received_at, "channel": r.channel, "system": r.system,
-            "municipality": r.municipality, "beskedtype": r.beskedtype, "transaktions_id": r.transaktions_id,
-            "body": r.body, "leveringer": [_levering_out(x) for x in levs], "forsoeg": [_forsoeg_out(x) for x in tries]}
+        tries = (
+            await s.scalars(select(BfForsoeg).where(BfForsoeg.besked_id == besked_id).order_by(BfForsoeg.seq))
+        ).all()
+    return {
+        "besked_id": r.besked_id,
+        "received_at": r.received_at,
+        "channel": r.channel,
+        "system": r.system,
+        "municipality": r.municipality,
+        "beskedtype": r.beskedtype,
+        "transaktions_id": r.transaktions_id,
+        "body": r.body,
+        "leveringer": [_levering_out(x) for x in levs],
+        "forsoeg": [_forsoeg_out(x) for x in tries],
+    }
 
 
 def _forsoeg_out(r: BfForsoeg) -> dict[str, Any]:
-    return {"besked_id": r.besked_id, "dueslag": r.dueslag, "attempt": r.attempt, "at": r.at, "target": r.target,
-            "outcome": r.outcome, "http_status": r.http_status, "statuskode": r.statuskode, "detail": r.detail,
-            "duration_ms": r.duration_ms}
+    return {
+        "besked_id": r.besked_id,
+        "dueslag": r.dueslag,
+        "attempt": r.attempt,
+        "at": r.at,
+        "target": r.target,
+        "outcome": r.outcome,
+        "http_status": r.http_status,
+        "statuskode": r.statuskode,
+        "detail": r.detail,
+        "duration_ms": r.duration_ms,
+    }
 
 
 @admin_router.get("/dueslag")
 async def dueslag_list(rt: RuntimeDep) -> list[dict[str, Any]]:
     """Every dueslag with its queue depths and, for push, whether delivery is stopped and why."""
     bf = _bf(rt)
-    return [d.out() | {"stopped": bf.stopped.get(d.uuid), "depth": await bf.broker.depth(d.uuid),
-                       "abonnementer": [a.uuid for a in bf.abonnementer.values() if a.dueslag == d.uuid]}
-            for d in bf.dueslag.values()]
+    return [
+        d.out()
+        | {
+            "stopped": bf.stopped.get(d.uuid),
+            "depth": await bf.broker.depth(d.uuid),
+            "abonnementer": [a.uuid for a in bf.abonnementer.values() if a.dueslag == d.uuid],
+        }
+        for d in bf.dueslag.values()
+    ]
 
 
 class DueslagIn(BaseModel):
@@ -195,14 +254,18 @@ async def delete_dueslag(rt: RuntimeDep, uuid: str) -> dict[str, bool]:
 async def forsoeg(rt: RuntimeDep, uuid: str, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict]:
     """Push delivery attempts of a dueslag, newest first."""
     async with rt.db.session() as s:
-        rows = (await s.scalars(select(BfForsoeg).where(BfForsoeg.dueslag == uuid)
-                                .order_by(BfForsoeg.seq.desc()).limit(limit))).all()
+        rows = (
+            await s.scalars(
+                select(BfForsoeg).where(BfForsoeg.dueslag == uuid).order_by(BfForsoeg.seq.desc()).limit(limit)
+            )
+        ).all()
     return [_forsoeg_out(r) for r in rows]
 
 
 @admin_router.get("/dueslag/{uuid}/leveringer")
-async def leveringer(rt: RuntimeDep, uuid: str, state: str | None = None,
-                     limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+async def leveringer(
+    rt: RuntimeDep, uuid: str, state: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[dict[str, Any]]:
     """Copies for a dueslag (state pending | queued | acked | delivered | fejlkoe), newest first."""
     q = select(BfLevering).where(BfLevering.dueslag == uuid).order_by(BfLevering.seq.desc()).limit(limit)
     if state:
@@ -274,13 +337,22 @@ async def delete_abonnement(rt: RuntimeDep, uuid: str) -> dict[str, bool]:
 
 
 @admin_router.get("/ky/modtaget")
-async def ky_modtaget(rt: RuntimeDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                      beskedtype: str | None = None) -> list[dict[str, Any]]:
+async def ky_modtaget(
+    rt: RuntimeDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100, beskedtype: str | None = None
+) -> list[dict[str, Any]]:
     """What the simulated KY received from its dueslag (status changes, claims open for payment)."""
     q = select(BfKyModtaget).order_by(BfKyModtaget.seq.desc()).limit(limit)
     if beskedtype:
         q = q.where(BfKyModtaget.beskedtype == beskedtype)
     async with rt.db.session() as s:
         rows = (await s.scalars(q)).all()
-    return [{"besked_id": r.besked_id, "beskedtype": r.beskedtype, "municipality": r.municipality,
-             "received_at": r.received_at, "data": r.data} for r in rows]
+    return [
+        {
+            "besked_id": r.besked_id,
+            "beskedtype": r.beskedtype,
+            "municipality": r.municipality,
+            "received_at": r.received_at,
+            "data": r.data,
+        }
+        for r in rows
+    ]

@@ -302,7 +302,9 @@ class RabbitBroker:
             req = AfsendRequest(
                 body=message.body,
                 headers={str(k).lower(): _header(v) for k, v in (message.headers or {}).items()},
-                correlation_id=message.correlation_id, message_id=message.message_id, reply_to=message.reply_to,
+                correlation_id=message.correlation_id,
+                message_id=message.message_id,
+                reply_to=message.reply_to,
             )
             try:
                 reply = await on_afsend(req)
@@ -315,9 +317,14 @@ class RabbitBroker:
                 if message.reply_to:
                     # direct reply-to: if the sender went away the reply is dropped (not mandatory)
                     await ch.default_exchange.publish(
-                        aio_pika.Message(reply, correlation_id=message.correlation_id,
-                                         content_type="application/xml", content_encoding="utf-8"),
-                        routing_key=message.reply_to, mandatory=False,
+                        aio_pika.Message(
+                            reply,
+                            correlation_id=message.correlation_id,
+                            content_type="application/xml",
+                            content_encoding="utf-8",
+                        ),
+                        routing_key=message.reply_to,
+                        mandatory=False,
                     )
                 await message.ack()
             except Exception as e:  # noqa: BLE001 - the message is stored; a redelivery is answered again
@@ -360,7 +367,8 @@ class RabbitBroker:
     async def _declare_on(channel, dueslag: str):
         await channel.declare_queue(error_queue(dueslag), durable=True)
         return await channel.declare_queue(
-            dueslag, durable=True,
+            dueslag,
+            durable=True,
             arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": error_queue(dueslag)},
         )
 
@@ -371,14 +379,23 @@ class RabbitBroker:
             raise BrokerUnavailable("RabbitMQ channel is closed")
         ex = self._pub.default_exchange
         try:
-            await asyncio.gather(*(
-                ex.publish(
-                    aio_pika.Message(body, message_id=besked_id, content_type="application/xml",
-                                     content_encoding="utf-8", delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-                    routing_key=dueslag, mandatory=True, timeout=30,
+            await asyncio.gather(
+                *(
+                    ex.publish(
+                        aio_pika.Message(
+                            body,
+                            message_id=besked_id,
+                            content_type="application/xml",
+                            content_encoding="utf-8",
+                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        ),
+                        routing_key=dueslag,
+                        mandatory=True,
+                        timeout=30,
+                    )
+                    for besked_id, body in items
                 )
-                for besked_id, body in items
-            ))
+            )
         except Exception as e:
             raise BrokerUnavailable(f"publishing to {dueslag} failed: {type(e).__name__}: {e}") from e
 
@@ -485,10 +502,15 @@ class RabbitBroker:
             for message in await self._drain(ch, source):
                 if (besked_id is None or message.message_id == besked_id) and not (first_only and moved):
                     await ch.default_exchange.publish(
-                        aio_pika.Message(message.body, message_id=message.message_id,
-                                         content_type=message.content_type, content_encoding="utf-8",
-                                         delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-                        routing_key=target, mandatory=True,
+                        aio_pika.Message(
+                            message.body,
+                            message_id=message.message_id,
+                            content_type=message.content_type,
+                            content_encoding="utf-8",
+                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        ),
+                        routing_key=target,
+                        mandatory=True,
                     )
                     await message.ack()
                     moved.append(message.message_id or "")
@@ -511,8 +533,11 @@ class RabbitBroker:
         try:
             q = await ch.declare_queue(dueslag, passive=True)
             e = await ch.declare_queue(error_queue(dueslag), passive=True)
-            return {"klar": q.declaration_result.message_count, "fejlkoe": e.declaration_result.message_count,
-                    "forbrugere": q.declaration_result.consumer_count}
+            return {
+                "klar": q.declaration_result.message_count,
+                "fejlkoe": e.declaration_result.message_count,
+                "forbrugere": q.declaration_result.consumer_count,
+            }
         except Exception:  # noqa: BLE001
             return {"klar": None, "fejlkoe": None}
         finally:
@@ -520,8 +545,13 @@ class RabbitBroker:
                 await ch.close()
 
     def health(self) -> dict[str, Any]:
-        return {"ok": self.connected, "kind": self.kind, **describe_url(self.url), "reconnects": self.reconnects,
-                **({"error": self.last_error} if self.last_error else {})}
+        return {
+            "ok": self.connected,
+            "kind": self.kind,
+            **describe_url(self.url),
+            "reconnects": self.reconnects,
+            **({"error": self.last_error} if self.last_error else {}),
+        }
 
 
 def _header(value: Any) -> str:

@@ -90,8 +90,9 @@ def _load(path: Path, key: str, problems: list[Problem]) -> list[dict]:
     try:
         doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader) or {}
     except yaml.YAMLError as e:
-        problems.append(Problem(path.name, getattr(getattr(e, "problem_mark", None), "line", -1) + 1,
-                                f"not valid YAML: {e}"))
+        problems.append(
+            Problem(path.name, getattr(getattr(e, "problem_mark", None), "line", -1) + 1, f"not valid YAML: {e}")
+        )
         return []
     items = doc.get(key) or []
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
@@ -136,8 +137,11 @@ def check_abonnement(a: Abonnement, dueslag: set[str]) -> str | None:
 def _filters(raw: Any) -> dict[str, list[str]]:
     if not isinstance(raw, dict):
         return {}
-    return {str(key): [str(v) for v in (val if isinstance(val, list) else [val])]
-            for key, val in raw.items() if key != "__line__"}
+    return {
+        str(key): [str(v) for v in (val if isinstance(val, list) else [val])]
+        for key, val in raw.items()
+        if key != "__line__"
+    }
 
 
 def read_messages_config(directory: Path, *, systems: set[str] | None = None) -> MessagesConfig:
@@ -156,24 +160,37 @@ def read_messages_config(directory: Path, *, systems: set[str] | None = None) ->
             if not schema.exists():
                 problems.append(Problem("beskedtyper.yaml", it["__line__"], f"schema '{it['schema']}' does not exist"))
                 schema = None
-        types[uuid] = Beskedtype(name=name, uuid=uuid, namespace=it.get("namespace"), schema=schema,
-                                 description=str(it.get("description", "")))
+        types[uuid] = Beskedtype(
+            name=name,
+            uuid=uuid,
+            namespace=it.get("namespace"),
+            schema=schema,
+            description=str(it.get("description", "")),
+        )
     cfg = MessagesConfig(beskedtyper=types, dueslag={}, abonnementer={})
     path = directory / "abonnementer.yaml"
     for it in _load(path, "dueslag", problems):
-        d = Dueslag(uuid=str(it.get("uuid", "")), system=str(it.get("system", "")),
-                    levering=str(it.get("levering", "pull")), callback=it.get("callback"),
-                    navn=str(it.get("navn", "")),
-                    pause_s=float(it["pause_s"]) if it.get("pause_s") is not None else None)
+        d = Dueslag(
+            uuid=str(it.get("uuid", "")),
+            system=str(it.get("system", "")),
+            levering=str(it.get("levering", "pull")),
+            callback=it.get("callback"),
+            navn=str(it.get("navn", "")),
+            pause_s=float(it["pause_s"]) if it.get("pause_s") is not None else None,
+        )
         if (problem := check_dueslag(d, systems)) or d.uuid in cfg.dueslag:
             problems.append(Problem(path.name, it["__line__"], problem or f"dueslag {d.uuid} is defined twice"))
             continue
         cfg.dueslag[d.uuid] = d
     for it in _load(path, "abonnementer", problems):
         raw_types = it.get("beskedtyper") or ([it["beskedtype"]] if it.get("beskedtype") else [])
-        a = Abonnement(uuid=str(it.get("uuid", "")), dueslag=str(it.get("dueslag", "")),
-                       beskedtyper=[cfg.beskedtype_uuid(t) or str(t) for t in raw_types],
-                       filtre=_filters(it.get("filtre")), navn=str(it.get("navn", "")))
+        a = Abonnement(
+            uuid=str(it.get("uuid", "")),
+            dueslag=str(it.get("dueslag", "")),
+            beskedtyper=[cfg.beskedtype_uuid(t) or str(t) for t in raw_types],
+            filtre=_filters(it.get("filtre")),
+            navn=str(it.get("navn", "")),
+        )
         if (problem := check_abonnement(a, set(cfg.dueslag))) or a.uuid in cfg.abonnementer:
             problems.append(Problem(path.name, it["__line__"], problem or f"abonnement {a.uuid} is defined twice"))
             continue

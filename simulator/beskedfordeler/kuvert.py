@@ -46,37 +46,69 @@ def sd(name: str) -> str:
 # -- structure (mirrors Beskedkuvert.xsd; names are element local names in the kuvert namespace) --------
 
 _UNIKID, _TIDSPUNKT, _AKTOER, _STRING, _INTEGER, _ANY, _LOKAL = (
-    "unikid", "tidspunkt", "aktoer", "string", "integer", "any", "lokal")
+    "unikid",
+    "tidspunkt",
+    "aktoer",
+    "string",
+    "integer",
+    "any",
+    "lokal",
+)
 
 # complex type → ordered list of (element, minOccurs, maxOccurs or None for unbounded, type)
 _TYPES: dict[str, list[tuple[str, int, int | None, str]]] = {
-    "Haendelsesbesked": [("BeskedId", 1, 1, _UNIKID), ("BeskedVersion", 1, 1, _STRING),
-                         ("Beskedkuvert", 1, 1, "Beskedkuvert"), ("Beskeddata", 0, None, _ANY)],
-    "Beskedkuvert": [("Filtreringsdata", 1, 1, "Filtreringsdata"),
-                     ("Leveranceinformation", 1, 1, "Leveranceinformation"),
-                     ("Modtagerhandling", 0, 1, "Modtagerhandling"), ("GyldighedFra", 0, 1, _TIDSPUNKT),
-                     ("GyldighedTil", 0, 1, _TIDSPUNKT)],
-    "Filtreringsdata": [("Beskedtype", 1, 1, _UNIKID), ("BeskedAnsvarligAktoer", 0, 1, _AKTOER),
-                        ("TilladtModtager", 0, None, _UNIKID), ("RelateretObjekt", 0, None, "RelateretObjekt"),
-                        ("ObjektRegistrering", 0, None, "ObjektRegistrering"),
-                        ("TvaergaaendeProces", 0, None, _UNIKID)],
+    "Haendelsesbesked": [
+        ("BeskedId", 1, 1, _UNIKID),
+        ("BeskedVersion", 1, 1, _STRING),
+        ("Beskedkuvert", 1, 1, "Beskedkuvert"),
+        ("Beskeddata", 0, None, _ANY),
+    ],
+    "Beskedkuvert": [
+        ("Filtreringsdata", 1, 1, "Filtreringsdata"),
+        ("Leveranceinformation", 1, 1, "Leveranceinformation"),
+        ("Modtagerhandling", 0, 1, "Modtagerhandling"),
+        ("GyldighedFra", 0, 1, _TIDSPUNKT),
+        ("GyldighedTil", 0, 1, _TIDSPUNKT),
+    ],
+    "Filtreringsdata": [
+        ("Beskedtype", 1, 1, _UNIKID),
+        ("BeskedAnsvarligAktoer", 0, 1, _AKTOER),
+        ("TilladtModtager", 0, None, _UNIKID),
+        ("RelateretObjekt", 0, None, "RelateretObjekt"),
+        ("ObjektRegistrering", 0, None, "ObjektRegistrering"),
+        ("TvaergaaendeProces", 0, None, _UNIKID),
+    ],
     "RelateretObjekt": [("ObjektId", 1, 1, _UNIKID), ("ObjektType", 1, 1, _UNIKID), ("ObjektRolle", 0, 1, _UNIKID)],
-    "ObjektRegistrering": [("ObjektRegistreringId", 0, 1, _UNIKID), ("RegistreringsAktoer", 0, 1, _AKTOER),
-                           ("Registreringstidspunkt", 0, 1, _TIDSPUNKT),
-                           ("ObjektAnsvarligMyndighed", 0, 1, _UNIKID), ("ObjektId", 0, 1, _UNIKID),
-                           ("ObjektType", 0, 1, _UNIKID), ("ObjektHandling", 0, 1, _UNIKID),
-                           ("OpgaveEmne", 0, 1, _UNIKID), ("ObjektRegistreringLokalUdvidelse", 0, 1, _LOKAL)],
-    "Leveranceinformation": [("Dannelsestidspunkt", 0, 1, _TIDSPUNKT), ("TransaktionsId", 0, 1, _UNIKID),
-                             ("Kildesystem", 0, 1, _AKTOER), ("KildesystemIPAdresse", 0, 1, _STRING),
-                             ("KildesystemAkkreditiver", 0, 1, _STRING),
-                             ("Sikkerhedsklassificering", 0, 1, _UNIKID),
-                             ("Leveranceruter", 0, 1, "Leveranceruter"),
-                             ("LeveranceinformationLokalUdvidelse", 0, 1, _LOKAL)],
+    "ObjektRegistrering": [
+        ("ObjektRegistreringId", 0, 1, _UNIKID),
+        ("RegistreringsAktoer", 0, 1, _AKTOER),
+        ("Registreringstidspunkt", 0, 1, _TIDSPUNKT),
+        ("ObjektAnsvarligMyndighed", 0, 1, _UNIKID),
+        ("ObjektId", 0, 1, _UNIKID),
+        ("ObjektType", 0, 1, _UNIKID),
+        ("ObjektHandling", 0, 1, _UNIKID),
+        ("OpgaveEmne", 0, 1, _UNIKID),
+        ("ObjektRegistreringLokalUdvidelse", 0, 1, _LOKAL),
+    ],
+    "Leveranceinformation": [
+        ("Dannelsestidspunkt", 0, 1, _TIDSPUNKT),
+        ("TransaktionsId", 0, 1, _UNIKID),
+        ("Kildesystem", 0, 1, _AKTOER),
+        ("KildesystemIPAdresse", 0, 1, _STRING),
+        ("KildesystemAkkreditiver", 0, 1, _STRING),
+        ("Sikkerhedsklassificering", 0, 1, _UNIKID),
+        ("Leveranceruter", 0, 1, "Leveranceruter"),
+        ("LeveranceinformationLokalUdvidelse", 0, 1, _LOKAL),
+    ],
     "Leveranceruter": [("Leverancerute", 0, None, "Leverancerute")],
-    "Leverancerute": [("Fordelingssystem", 0, 1, _UNIKID), ("ModtagelsesTidspunkt", 0, 1, _TIDSPUNKT),
-                      ("LeveranceTidspunkt", 0, 1, _TIDSPUNKT), ("ModtagetFraSystem", 0, 1, _AKTOER),
-                      ("ErLeveretIHenholdTil", 0, 1, _UNIKID),
-                      ("LeveranceruteLokalUdvidelse", 0, 1, "LeveranceruteLU")],
+    "Leverancerute": [
+        ("Fordelingssystem", 0, 1, _UNIKID),
+        ("ModtagelsesTidspunkt", 0, 1, _TIDSPUNKT),
+        ("LeveranceTidspunkt", 0, 1, _TIDSPUNKT),
+        ("ModtagetFraSystem", 0, 1, _AKTOER),
+        ("ErLeveretIHenholdTil", 0, 1, _UNIKID),
+        ("LeveranceruteLokalUdvidelse", 0, 1, "LeveranceruteLU"),
+    ],
     "LeveranceruteLU": [("AntalLeveranceforsoeg", 0, 1, _INTEGER)],  # then any ##other
     "Modtagerhandling": [("Handling", 0, 1, _UNIKID), ("Responsmodtager", 0, 1, _AKTOER)],
 }
@@ -153,7 +185,7 @@ def _check(el: etree._Element, type_name: str, path: str) -> None:
             raise KuvertError(path, f"{name} may occur at most {hi} time(s)")
     if type_name == "LeveranceruteLU":
         rest = [c for c in kids[i:] if etree.QName(c).namespace == KUVERT]
-        kids = kids[: i] + rest
+        kids = kids[:i] + rest
     if i < len(kids):
         extra = kids[i]
         qn = etree.QName(extra)
@@ -236,8 +268,10 @@ def read_besked(root: etree._Element) -> Besked:
     li = root.find(f"{k('Beskedkuvert')}/{k('Leveranceinformation')}")
     regs = [
         Objektregistrering(
-            myndighed=unikid(r.find(k("ObjektAnsvarligMyndighed"))), objekt_id=unikid(r.find(k("ObjektId"))),
-            objekttype=unikid(r.find(k("ObjektType"))), objekthandling=unikid(r.find(k("ObjektHandling"))),
+            myndighed=unikid(r.find(k("ObjektAnsvarligMyndighed"))),
+            objekt_id=unikid(r.find(k("ObjektId"))),
+            objekttype=unikid(r.find(k("ObjektType"))),
+            objekthandling=unikid(r.find(k("ObjektHandling"))),
             opgaveemne=unikid(r.find(k("OpgaveEmne"))),
         )
         for r in f.findall(k("ObjektRegistrering"))
@@ -248,8 +282,9 @@ def read_besked(root: etree._Element) -> Besked:
         beskedtype=unikid(f.find(k("Beskedtype"))) or "",
         besked_ansvarlig=unikid(f.find(k("BeskedAnsvarligAktoer"))),
         tilladte_modtagere=[unikid(t) or "" for t in f.findall(k("TilladtModtager"))],
-        relaterede_objekter=[(unikid(r.find(k("ObjektId"))), unikid(r.find(k("ObjektType"))))
-                             for r in f.findall(k("RelateretObjekt"))],
+        relaterede_objekter=[
+            (unikid(r.find(k("ObjektId"))), unikid(r.find(k("ObjektType")))) for r in f.findall(k("RelateretObjekt"))
+        ],
         registreringer=regs,
         transaktions_id=unikid(li.find(k("TransaktionsId"))),
         kildesystem=unikid(li.find(k("Kildesystem"))),

@@ -42,25 +42,46 @@ def read_debtor_message(cfg: MessagesConfig, besked: kv.Besked) -> tuple[str | N
         return _text(parent.find(f"{{{ns}}}{name}"))
 
     if bt.name == STATUSSKIFT:
-        return bt.name, {"debitorkonto_uuid": t("DebitorkontoUUID"), "status": t("Status"),
-                         "forrige_status": t("ForrigeStatus"), "at": t("StatusTidspunkt"),
-                         "begrundelse": t("Begrundelse"), "municipality": t("MyndighedCVR")}
+        return bt.name, {
+            "debitorkonto_uuid": t("DebitorkontoUUID"),
+            "status": t("Status"),
+            "forrige_status": t("ForrigeStatus"),
+            "at": t("StatusTidspunkt"),
+            "begrundelse": t("Begrundelse"),
+            "municipality": t("MyndighedCVR"),
+        }
     if bt.name == FORDRING_TIL_INDBETALING:
         payers = payload.find(f"{{{ns}}}BetalendeMyndigheder")
         authorities = [_text(m) for m in payers.findall(f"{{{ns}}}MyndighedCVR")] if payers is not None else []
-        return bt.name, {"fordring_uuid": t("FordringUUID"), "debitorkonto_uuid": t("DebitorkontoUUID"),
-                         "authorities": authorities, "period_from": t("PeriodeFra"), "period_to": t("PeriodeTil"),
-                         "beloeb": t("Beloeb"), "municipality": t("MyndighedCVR")}
+        return bt.name, {
+            "fordring_uuid": t("FordringUUID"),
+            "debitorkonto_uuid": t("DebitorkontoUUID"),
+            "authorities": authorities,
+            "period_from": t("PeriodeFra"),
+            "period_to": t("PeriodeTil"),
+            "beloeb": t("Beloeb"),
+            "municipality": t("MyndighedCVR"),
+        }
     return bt.name, {}
 
 
 # -- building (a debtor system's side) ------------------------------------------------------------------------
 
 
-def _envelope(beskedtype: str, municipality: str, system_uuid: str, objekt_id: str, objekttype: str,
-              handling: str, payload: etree._Element, *, besked_id: str | None = None,
-              tilladte_modtagere: list[str] | None = None, at: datetime | None = None,
-              debitor: str | None = None) -> bytes:
+def _envelope(
+    beskedtype: str,
+    municipality: str,
+    system_uuid: str,
+    objekt_id: str,
+    objekttype: str,
+    handling: str,
+    payload: etree._Element,
+    *,
+    besked_id: str | None = None,
+    tilladte_modtagere: list[str] | None = None,
+    at: datetime | None = None,
+    debitor: str | None = None,
+) -> bytes:
     at = at or datetime.now(UTC)
     root = etree.Element(kv.k("Haendelsesbesked"), nsmap={"besked": kv.KUVERT, None: kv.SAGDOK})
 
@@ -104,9 +125,18 @@ def _envelope(beskedtype: str, municipality: str, system_uuid: str, objekt_id: s
     return etree.tostring(root, xml_declaration=True, encoding="utf-8")
 
 
-def statusskift_besked(cfg: MessagesConfig, *, municipality: str, system_uuid: str, debitorkonto_uuid: str,
-                       status: str, at: datetime | None = None, forrige_status: str | None = None,
-                       begrundelse: str | None = None, **kw: Any) -> bytes:
+def statusskift_besked(
+    cfg: MessagesConfig,
+    *,
+    municipality: str,
+    system_uuid: str,
+    debitorkonto_uuid: str,
+    status: str,
+    at: datetime | None = None,
+    forrige_status: str | None = None,
+    begrundelse: str | None = None,
+    **kw: Any,
+) -> bytes:
     """A DebitorkontoStatusskift Haendelsesbesked as a debtor system sends it."""
     bt = cfg.by_name(STATUSSKIFT)
     at = at or datetime.now(UTC)
@@ -120,14 +150,32 @@ def statusskift_besked(cfg: MessagesConfig, *, municipality: str, system_uuid: s
     etree.SubElement(p, f"{{{ns}}}StatusTidspunkt").text = at.isoformat()
     if begrundelse:
         etree.SubElement(p, f"{{{ns}}}Begrundelse").text = begrundelse
-    return _envelope(bt.uuid, municipality, system_uuid, debitorkonto_uuid, OBJEKTTYPE_DEBITORKONTO,
-                     HANDLING_STATUSSKIFT, p, at=at, **kw)
+    return _envelope(
+        bt.uuid,
+        municipality,
+        system_uuid,
+        debitorkonto_uuid,
+        OBJEKTTYPE_DEBITORKONTO,
+        HANDLING_STATUSSKIFT,
+        p,
+        at=at,
+        **kw,
+    )
 
 
-def fordring_til_indbetaling_besked(cfg: MessagesConfig, *, municipality: str, system_uuid: str,
-                                    fordring_uuid: str, authorities: list[str], period_from: date,
-                                    period_to: date | None = None, debitorkonto_uuid: str | None = None,
-                                    beloeb: str | None = None, **kw: Any) -> bytes:
+def fordring_til_indbetaling_besked(
+    cfg: MessagesConfig,
+    *,
+    municipality: str,
+    system_uuid: str,
+    fordring_uuid: str,
+    authorities: list[str],
+    period_from: date,
+    period_to: date | None = None,
+    debitorkonto_uuid: str | None = None,
+    beloeb: str | None = None,
+    **kw: Any,
+) -> bytes:
     """A FordringTilIndbetaling Haendelsesbesked as a debtor system sends it."""
     bt = cfg.by_name(FORDRING_TIL_INDBETALING)
     ns = bt.namespace
@@ -144,5 +192,6 @@ def fordring_til_indbetaling_besked(cfg: MessagesConfig, *, municipality: str, s
         etree.SubElement(p, f"{{{ns}}}PeriodeTil").text = period_to.isoformat()
     if beloeb:
         etree.SubElement(p, f"{{{ns}}}Beloeb").text = beloeb
-    return _envelope(bt.uuid, municipality, system_uuid, fordring_uuid, OBJEKTTYPE_FORDRING,
-                     HANDLING_TIL_INDBETALING, p, **kw)
+    return _envelope(
+        bt.uuid, municipality, system_uuid, fordring_uuid, OBJEKTTYPE_FORDRING, HANDLING_TIL_INDBETALING, p, **kw
+    )

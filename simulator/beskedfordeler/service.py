@@ -205,11 +205,14 @@ class Beskedfordeler:
 
     async def _restore_in_process(self) -> None:
         async with self.rt.db.session() as s:
-            rows = (await s.execute(
-                select(BfLevering, BfBesked.body, BfBesked.received_at, BfBesked.system, BfBesked.transaktions_id)
-                .join(BfBesked, BfBesked.besked_id == BfLevering.besked_id)
-                .where(BfLevering.state.in_(("queued", "fejlkoe"))).order_by(BfLevering.seq)
-            )).all()
+            rows = (
+                await s.execute(
+                    select(BfLevering, BfBesked.body, BfBesked.received_at, BfBesked.system, BfBesked.transaktions_id)
+                    .join(BfBesked, BfBesked.besked_id == BfLevering.besked_id)
+                    .where(BfLevering.state.in_(("queued", "fejlkoe")))
+                    .order_by(BfLevering.seq)
+                )
+            ).all()
         for lev, body, received, system, trans in rows:
             copy = self._render(body.encode(), lev, received, system, trans)
             self.broker.restore(lev.dueslag, lev.besked_id, copy, fejlkoe=lev.state == "fejlkoe")
@@ -220,8 +223,14 @@ class Beskedfordeler:
         retur = await self.afsend(req.body, req.headers, channel="amqp", correlation_id=req.correlation_id)
         return retur.xml()
 
-    async def afsend(self, body: bytes, headers: dict[str, str] | None = None, *, channel: str = "http",
-                     correlation_id: str | None = None) -> Retur:
+    async def afsend(
+        self,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        *,
+        channel: str = "http",
+        correlation_id: str | None = None,
+    ) -> Retur:
         """Check, persist and answer one sent Haendelsesbesked (AMQP, HTTP or in-process)."""
         t0 = time.perf_counter()
         headers = {k.lower(): v for k, v in (headers or {}).items()}
@@ -268,33 +277,51 @@ class Beskedfordeler:
             bad = next(m for m in named if kv.cvr_of(m) is None)
             raise _refuse("MANGLER_MYNDIGHED", f"ObjektAnsvarligMyndighed '{bad}' is not urn:oio:cvr-nr:<8 digits>")
         if len(cvrs) > 1:
-            raise _refuse("FORKERT_MYNDIGHED", f"the ObjektRegistrering elements name different authorities "
-                                               f"({', '.join(sorted(named))}); a message is sent for one")
+            raise _refuse(
+                "FORKERT_MYNDIGHED",
+                f"the ObjektRegistrering elements name different authorities "
+                f"({', '.join(sorted(named))}); a message is sent for one",
+            )
         sending = token_municipality or headers.get(HEADER_MUNICIPALITY)
         municipality = next(iter(cvrs)) if cvrs else sending
         if not municipality:
-            raise _refuse("MANGLER_MYNDIGHED", "ObjektRegistrering/ObjektAnsvarligMyndighed is missing, so the "
-                                               "sending municipality is unknown (or send header "
-                                               f"{HEADER_MUNICIPALITY})")
+            raise _refuse(
+                "MANGLER_MYNDIGHED",
+                "ObjektRegistrering/ObjektAnsvarligMyndighed is missing, so the "
+                "sending municipality is unknown (or send header "
+                f"{HEADER_MUNICIPALITY})",
+            )
         if sending and sending != municipality:
-            raise _refuse("FORKERT_MYNDIGHED", f"ObjektAnsvarligMyndighed is urn:oio:cvr-nr:{municipality} but the "
-                                               f"message is sent on behalf of municipality {sending}")
+            raise _refuse(
+                "FORKERT_MYNDIGHED",
+                f"ObjektAnsvarligMyndighed is urn:oio:cvr-nr:{municipality} but the "
+                f"message is sent on behalf of municipality {sending}",
+            )
         row["municipality"] = municipality
 
         agreement = self._send_agreement(system.key, municipality, besked.beskedtype)
         if agreement is None:
             bt = self.cfg.beskedtyper.get(besked.beskedtype)
-            raise _refuse("INGEN_AFTALE", f"system '{system.key}' ({system.uuid}) has no {SEND_SERVICE} agreement "
-                                          f"for municipality {municipality} and beskedtype {besked.beskedtype}"
-                                          + (f" ({bt.name})" if bt else ""))
+            raise _refuse(
+                "INGEN_AFTALE",
+                f"system '{system.key}' ({system.uuid}) has no {SEND_SERVICE} agreement "
+                f"for municipality {municipality} and beskedtype {besked.beskedtype}" + (f" ({bt.name})" if bt else ""),
+            )
         row["agreement_uuid"] = agreement
 
         self._check_beskeddata(besked)
         sha = hashlib.sha256(body).hexdigest()
         trans = besked.transaktions_id or str(uuid.uuid4())
         return _Prepared(
-            besked=besked, body=body, sha256=sha, channel=channel, system=system.key, system_uuid=system.uuid,
-            municipality=municipality, transaktions_id=trans, copies=self.match(besked, system.key, municipality),
+            besked=besked,
+            body=body,
+            sha256=sha,
+            channel=channel,
+            system=system.key,
+            system_uuid=system.uuid,
+            municipality=municipality,
+            transaktions_id=trans,
+            copies=self.match(besked, system.key, municipality),
             future=asyncio.get_running_loop().create_future(),
         )
 
@@ -309,9 +336,12 @@ class Beskedfordeler:
         for candidate in (besked.kildesystem, besked.besked_ansvarlig):
             if candidate and candidate in by_uuid:
                 return by_uuid[candidate]
-        raise _refuse("UKENDT_AFSENDER", "the sending system is unknown: set header "
-                                         f"{HEADER_SYSTEM} (system key or UUID), or put a known system UUID in "
-                                         "Leveranceinformation/Kildesystem or Filtreringsdata/BeskedAnsvarligAktoer")
+        raise _refuse(
+            "UKENDT_AFSENDER",
+            "the sending system is unknown: set header "
+            f"{HEADER_SYSTEM} (system key or UUID), or put a known system UUID in "
+            "Leveranceinformation/Kildesystem or Filtreringsdata/BeskedAnsvarligAktoer",
+        )
 
     def _agreements(self, service: str, system: str, municipality: str, beskedtype: str) -> str | None:
         for a in self.rt.routes.agreements_for(system, municipality, service):
@@ -339,8 +369,9 @@ class Beskedfordeler:
             schema = bt.xmlschema
             if not schema.validate(etree.ElementTree(etree.fromstring(etree.tostring(payload)))):
                 err = schema.error_log.last_error
-                raise _refuse("UGYLDIG_BESKEDDATA", f"Beskeddata does not follow {bt.schema.name}: "
-                                                    f"line {err.line}: {err.message}")
+                raise _refuse(
+                    "UGYLDIG_BESKEDDATA", f"Beskeddata does not follow {bt.schema.name}: line {err.line}: {err.message}"
+                )
 
     # -- distribution rules ------------------------------------------------------------------------------
 
@@ -376,17 +407,19 @@ class Beskedfordeler:
         f = a.filtre
         if "afsender" in f:
             sender_uuid = self.rt.routes.systems[sender].uuid
-            if not ({sender, sender_uuid, b.besked_ansvarlig} & {v.lower() if len(v) == 36 else v
-                                                                  for v in f["afsender"]}):
+            if not (
+                {sender, sender_uuid, b.besked_ansvarlig} & {v.lower() if len(v) == 36 else v for v in f["afsender"]}
+            ):
                 return False
         if "tilladt_modtager" in f:
             cvrs = {kv.cvr_of(t) for t in b.tilladte_modtagere}
             if not cvrs & set(f["tilladt_modtager"]):
                 return False
-        for key, values in (("objekttype", [r.objekttype for r in b.registreringer]
-                             + [t for _, t in b.relaterede_objekter]),
-                            ("objekthandling", [r.objekthandling for r in b.registreringer]),
-                            ("opgaveemne", [r.opgaveemne for r in b.registreringer])):
+        for key, values in (
+            ("objekttype", [r.objekttype for r in b.registreringer] + [t for _, t in b.relaterede_objekter]),
+            ("objekthandling", [r.objekthandling for r in b.registreringer]),
+            ("opgaveemne", [r.opgaveemne for r in b.registreringer]),
+        ):
             if key in f and not {v for v in values if v} & {x.lower() if key != "opgaveemne" else x for x in f[key]}:
                 return False
         if "vaerdiliste" in f:
@@ -415,8 +448,9 @@ class Beskedfordeler:
         now = datetime.now(UTC)
         ids = list({p.besked.besked_id for p in batch})
         async with self.rt.db.session() as s, s.begin():
-            known = dict((await s.execute(select(BfBesked.besked_id, BfBesked.sha256)
-                                          .where(BfBesked.besked_id.in_(ids)))).all())
+            known = dict(
+                (await s.execute(select(BfBesked.besked_id, BfBesked.sha256).where(BfBesked.besked_id.in_(ids)))).all()
+            )
             results: list[tuple[_Prepared, Retur]] = []
             besked_rows: list[dict[str, Any]] = []
             levering_rows: list[dict[str, Any]] = []
@@ -426,19 +460,45 @@ class Beskedfordeler:
                     if known[bid] == p.sha256:
                         results.append((p, Retur(20, besked_id=bid)))  # a repeat: answered again, sent once
                     else:
-                        results.append((p, Retur(40, "BESKEDID_GENBRUGT",
-                                                 f"BeskedId {bid} was already used for another message; "
-                                                 "every message needs a new BeskedId", bid)))
+                        results.append(
+                            (
+                                p,
+                                Retur(
+                                    40,
+                                    "BESKEDID_GENBRUGT",
+                                    f"BeskedId {bid} was already used for another message; "
+                                    "every message needs a new BeskedId",
+                                    bid,
+                                ),
+                            )
+                        )
                     continue
                 known[bid] = p.sha256
-                besked_rows.append({
-                    "besked_id": bid, "received_at": now, "channel": p.channel, "system": p.system,
-                    "municipality": p.municipality, "beskedtype": p.besked.beskedtype,
-                    "transaktions_id": p.transaktions_id, "sha256": p.sha256, "body": p.body.decode("utf-8")})
+                besked_rows.append(
+                    {
+                        "besked_id": bid,
+                        "received_at": now,
+                        "channel": p.channel,
+                        "system": p.system,
+                        "municipality": p.municipality,
+                        "beskedtype": p.besked.beskedtype,
+                        "transaktions_id": p.transaktions_id,
+                        "sha256": p.sha256,
+                        "body": p.body.decode("utf-8"),
+                    }
+                )
                 levering_rows += [
-                    {"besked_id": bid, "dueslag": dueslag, "abonnement": abonnement, "state": "pending",
-                     "tilladte_modtagere": trimmed, "attempts": 0, "updated_at": now}
-                    for dueslag, abonnement, trimmed in p.copies]
+                    {
+                        "besked_id": bid,
+                        "dueslag": dueslag,
+                        "abonnement": abonnement,
+                        "state": "pending",
+                        "tilladte_modtagere": trimmed,
+                        "attempts": 0,
+                        "updated_at": now,
+                    }
+                    for dueslag, abonnement, trimmed in p.copies
+                ]
                 results.append((p, Retur(20, besked_id=bid)))
             if besked_rows:
                 await s.execute(insert(BfBesked), besked_rows)
@@ -448,34 +508,70 @@ class Beskedfordeler:
             if not p.future.done():
                 p.future.set_result(r)
 
-    async def _record(self, row: dict, body: bytes, retur: Retur, channel: str, correlation_id: str | None,
-                      t0: float) -> None:
+    async def _record(
+        self, row: dict, body: bytes, retur: Retur, channel: str, correlation_id: str | None, t0: float
+    ) -> None:
         from simulator.traffic.recorder import truncate_body
 
         req, req_cut = truncate_body(body, self.rt.settings.record_body_max_bytes)
         resp, _ = truncate_body(retur.xml(), self.rt.settings.record_body_max_bytes)
-        await self.rt.recorder.record({
-            "id": str(uuid.uuid4()), "started_at": datetime.now(UTC),
-            "duration_ms": (time.perf_counter() - t0) * 1000, "origin": channel, "session": None,
-            "correlation_id": correlation_id, "decision": "accepted" if retur.accepted else "refused",
-            "reason": retur.fejlbesked or "", "violations": None, "context": None, "provider_ms": None,
-            "service": SEND_SERVICE, "operation": "AfsendBesked", "municipality": None, "system_uuid": None,
-            "agreement_uuid": None, "route_target": "beskedfordeler", "callers_call_id": None,
-            "status": "ok" if retur.accepted else "fault", "fault_code": retur.code, "http_status": 200,
-            "request_body": req, "request_truncated": req_cut, "response_body": resp, "response_truncated": False,
-        } | row)
+        await self.rt.recorder.record(
+            {
+                "id": str(uuid.uuid4()),
+                "started_at": datetime.now(UTC),
+                "duration_ms": (time.perf_counter() - t0) * 1000,
+                "origin": channel,
+                "session": None,
+                "correlation_id": correlation_id,
+                "decision": "accepted" if retur.accepted else "refused",
+                "reason": retur.fejlbesked or "",
+                "violations": None,
+                "context": None,
+                "provider_ms": None,
+                "service": SEND_SERVICE,
+                "operation": "AfsendBesked",
+                "municipality": None,
+                "system_uuid": None,
+                "agreement_uuid": None,
+                "route_target": "beskedfordeler",
+                "callers_call_id": None,
+                "status": "ok" if retur.accepted else "fault",
+                "fault_code": retur.code,
+                "http_status": 200,
+                "request_body": req,
+                "request_truncated": req_cut,
+                "response_body": resp,
+                "response_truncated": False,
+            }
+            | row
+        )
 
     # -- relay: pending copies → broker ------------------------------------------------------------------
 
-    def _render(self, original: bytes | etree._Element, lev: BfLevering, received: datetime, system: str,
-                transaktions_id: str, forsoeg: int = 1) -> bytes:
+    def _render(
+        self,
+        original: bytes | etree._Element,
+        lev: BfLevering,
+        received: datetime,
+        system: str,
+        transaktions_id: str,
+        forsoeg: int = 1,
+    ) -> bytes:
         sys_def = self.rt.routes.systems.get(system)
-        root = kv.delivered_copy(original, kv.Leverance(
-            abonnement=lev.abonnement, fordelingssystem=FORDELINGSSYSTEM,
-            modtaget_fra=sys_def.uuid if sys_def else None, modtaget=_aware(received), leveret=datetime.now(UTC),
-            forsoeg=forsoeg, transaktions_id=transaktions_id, kildesystem=sys_def.uuid if sys_def else None,
-            tilladte_modtagere=lev.tilladte_modtagere,
-        ))
+        root = kv.delivered_copy(
+            original,
+            kv.Leverance(
+                abonnement=lev.abonnement,
+                fordelingssystem=FORDELINGSSYSTEM,
+                modtaget_fra=sys_def.uuid if sys_def else None,
+                modtaget=_aware(received),
+                leveret=datetime.now(UTC),
+                forsoeg=forsoeg,
+                transaktions_id=transaktions_id,
+                kildesystem=sys_def.uuid if sys_def else None,
+                tilladte_modtagere=lev.tilladte_modtagere,
+            ),
+        )
         return etree.tostring(root, xml_declaration=True, encoding="utf-8", standalone=True)
 
     async def _relay(self) -> None:
@@ -501,11 +597,15 @@ class Beskedfordeler:
 
     async def _relay_once(self, limit: int = 1000) -> int:
         async with self.rt.db.session() as s:
-            rows = (await s.execute(
-                select(BfLevering, BfBesked.body, BfBesked.received_at, BfBesked.system, BfBesked.transaktions_id)
-                .join(BfBesked, BfBesked.besked_id == BfLevering.besked_id)
-                .where(BfLevering.state == "pending").order_by(BfLevering.seq).limit(limit)
-            )).all()
+            rows = (
+                await s.execute(
+                    select(BfLevering, BfBesked.body, BfBesked.received_at, BfBesked.system, BfBesked.transaktions_id)
+                    .join(BfBesked, BfBesked.besked_id == BfLevering.besked_id)
+                    .where(BfLevering.state == "pending")
+                    .order_by(BfLevering.seq)
+                    .limit(limit)
+                )
+            ).all()
         if not rows:
             self._reconcile = False
             return 0
@@ -523,7 +623,8 @@ class Beskedfordeler:
             if lev.besked_id not in parsed:
                 parsed[lev.besked_id] = etree.fromstring(body.encode())
             by_dueslag[lev.dueslag].append(
-                (lev.besked_id, self._render(parsed[lev.besked_id], lev, received, system, trans)))
+                (lev.besked_id, self._render(parsed[lev.besked_id], lev, received, system, trans))
+            )
         seqs = {(lev.dueslag, lev.besked_id): lev.seq for lev, *_ in rows}
         try:
             await asyncio.gather(*(self.broker.publish(d, items) for d, items in by_dueslag.items()))
@@ -533,9 +634,11 @@ class Beskedfordeler:
         done += [seqs[(d, bid)] for d, items in by_dueslag.items() for bid, _ in items]
         async with self.rt.db.session() as s, s.begin():
             for i in range(0, len(done), 500):
-                await s.execute(update(BfLevering).where(BfLevering.seq.in_(done[i:i + 500]),
-                                                         BfLevering.state == "pending")
-                                .values(state="queued", updated_at=datetime.now(UTC)))
+                await s.execute(
+                    update(BfLevering)
+                    .where(BfLevering.seq.in_(done[i : i + 500]), BfLevering.state == "pending")
+                    .values(state="queued", updated_at=datetime.now(UTC))
+                )
         return len(rows)
 
     async def settle(self, dueslag: str, besked_id: str, state: str, *, attempts: int | None = None) -> None:
@@ -543,8 +646,11 @@ class Beskedfordeler:
         if attempts is not None:
             values["attempts"] = attempts
         async with self.rt.db.session() as s, s.begin():
-            await s.execute(update(BfLevering).where(BfLevering.besked_id == besked_id,
-                                                     BfLevering.dueslag == dueslag).values(**values))
+            await s.execute(
+                update(BfLevering)
+                .where(BfLevering.besked_id == besked_id, BfLevering.dueslag == dueslag)
+                .values(**values)
+            )
 
     async def wait_distributed(self, timeout: float = 10.0) -> None:
         """Return once nothing accepted is still waiting to reach the broker (tests, bench)."""
@@ -552,8 +658,9 @@ class Beskedfordeler:
         while True:
             if self._incoming.empty():
                 async with self.rt.db.session() as s:
-                    pending = await s.scalar(select(func.count()).select_from(BfLevering)
-                                             .where(BfLevering.state == "pending"))
+                    pending = await s.scalar(
+                        select(func.count()).select_from(BfLevering).where(BfLevering.state == "pending")
+                    )
                 if not pending:
                     return
             if time.monotonic() > deadline:
@@ -575,8 +682,9 @@ class Beskedfordeler:
 
     async def _push(self, d: Dueslag, delivery: Delivery) -> None:
         async with self.rt.db.session() as s:
-            lev = await s.scalar(select(BfLevering).where(BfLevering.besked_id == delivery.besked_id,
-                                                          BfLevering.dueslag == d.uuid))
+            lev = await s.scalar(
+                select(BfLevering).where(BfLevering.besked_id == delivery.besked_id, BfLevering.dueslag == d.uuid)
+            )
         if lev is not None and lev.state in ("delivered", "acked"):
             await delivery.ack()  # a duplicate copy: the receiver already has it
             return
@@ -594,8 +702,12 @@ class Beskedfordeler:
                 if d.callback == "builtin:ky":
                     code, detail = await self._ky_receive(body)
                 else:
-                    r = await self.rt.http.post(d.callback, content=body, timeout=self.rt.settings.forward_timeout_s,
-                                                headers={"content-type": "application/xml; charset=utf-8"})
+                    r = await self.rt.http.post(
+                        d.callback,
+                        content=body,
+                        timeout=self.rt.settings.forward_timeout_s,
+                        headers={"content-type": "application/xml; charset=utf-8"},
+                    )
                     http_status = r.status_code
                     try:
                         code, detail = kv.read_statuskode(r.content)
@@ -626,9 +738,12 @@ class Beskedfordeler:
                 self.paused_until.pop(d.uuid, None)
                 pause = min(pause * 2, MAX_PAUSE_S)
                 continue
-            reason = (f"delivery of {delivery.besked_id} to {d.callback} stopped after attempt {attempts}: "
-                      f"StatusKode {code}; {detail}" if code is not None else
-                      f"delivery of {delivery.besked_id} to {d.callback} failed at attempt {attempts}: {detail}")
+            reason = (
+                f"delivery of {delivery.besked_id} to {d.callback} stopped after attempt {attempts}: "
+                f"StatusKode {code}; {detail}"
+                if code is not None
+                else f"delivery of {delivery.besked_id} to {d.callback} failed at attempt {attempts}: {detail}"
+            )
             await self._mark_stopped(d.uuid, reason)
             await delivery.nack(True)
             asyncio.get_running_loop().create_task(self._stop_push(d.uuid))
@@ -642,12 +757,32 @@ class Beskedfordeler:
         async with self.rt.db.session() as s, s.begin():
             await s.execute(update(BfDueslag).where(BfDueslag.uuid == uuid_).values(stopped=reason))
 
-    async def _attempt(self, d: Dueslag, besked_id: str, attempt: int, outcome: str, http_status: int | None,
-                       code: int | None, detail: str, ms: float) -> None:
+    async def _attempt(
+        self,
+        d: Dueslag,
+        besked_id: str,
+        attempt: int,
+        outcome: str,
+        http_status: int | None,
+        code: int | None,
+        detail: str,
+        ms: float,
+    ) -> None:
         async with self.rt.db.session() as s, s.begin():
-            s.add(BfForsoeg(besked_id=besked_id, dueslag=d.uuid, attempt=attempt, at=datetime.now(UTC),
-                            target=d.callback or "", outcome=outcome, http_status=http_status, statuskode=code,
-                            detail=detail[:4000], duration_ms=ms))
+            s.add(
+                BfForsoeg(
+                    besked_id=besked_id,
+                    dueslag=d.uuid,
+                    attempt=attempt,
+                    at=datetime.now(UTC),
+                    target=d.callback or "",
+                    outcome=outcome,
+                    http_status=http_status,
+                    statuskode=code,
+                    detail=detail[:4000],
+                    duration_ms=ms,
+                )
+            )
 
     async def _ky_receive(self, body: bytes) -> tuple[int, str]:
         """The simulated KY's push receiver: read ModtagBeskedInput as a real receiver would, record it,
@@ -667,21 +802,39 @@ class Beskedfordeler:
             ky = self.rt.state.get("ky")
             try:
                 if ky is not None and name == "DebitorkontoStatusskift":
-                    await _maybe_await(ky.record_status_change(
-                        municipality, data["debitorkonto_uuid"], data["status"],
-                        datetime.fromisoformat(data["at"]), besked.besked_id))
+                    await _maybe_await(
+                        ky.record_status_change(
+                            municipality,
+                            data["debitorkonto_uuid"],
+                            data["status"],
+                            datetime.fromisoformat(data["at"]),
+                            besked.besked_id,
+                        )
+                    )
                 elif ky is not None and name == "FordringTilIndbetaling":
-                    await _maybe_await(ky.record_fordring_til_indbetaling(
-                        municipality, data["fordring_uuid"], data["authorities"],
-                        date.fromisoformat(data["period_from"]) if data.get("period_from") else None,
-                        date.fromisoformat(data["period_to"]) if data.get("period_to") else None,
-                        besked.besked_id))
+                    await _maybe_await(
+                        ky.record_fordring_til_indbetaling(
+                            municipality,
+                            data["fordring_uuid"],
+                            data["authorities"],
+                            date.fromisoformat(data["period_from"]) if data.get("period_from") else None,
+                            date.fromisoformat(data["period_to"]) if data.get("period_to") else None,
+                            besked.besked_id,
+                        )
+                    )
             except Exception as e:  # noqa: BLE001 - KY cannot take it now: 40 = pause and retry
                 log.exception("KY could not record %s", besked.besked_id)
                 return 40, f"KY could not record the message: {type(e).__name__}: {e}"
             async with self.rt.db.session() as s, s.begin():
-                s.add(BfKyModtaget(besked_id=besked.besked_id, beskedtype=name or besked.beskedtype,
-                                   municipality=municipality, received_at=datetime.now(UTC), data=data))
+                s.add(
+                    BfKyModtaget(
+                        besked_id=besked.besked_id,
+                        beskedtype=name or besked.beskedtype,
+                        municipality=municipality,
+                        received_at=datetime.now(UTC),
+                        data=data,
+                    )
+                )
         return 20, ""
 
     # -- HTTP pull ---------------------------------------------------------------------------------------
@@ -694,8 +847,14 @@ class Beskedfordeler:
                 break
             tag = str(uuid.uuid4())
             self.leases[tag] = (d, time.monotonic() + lease_s)
-            out.append({"kvittering": tag, "besked_id": d.besked_id, "redelivered": d.redelivered,
-                        "besked": d.body.decode("utf-8")})
+            out.append(
+                {
+                    "kvittering": tag,
+                    "besked_id": d.besked_id,
+                    "redelivered": d.redelivered,
+                    "besked": d.body.decode("utf-8"),
+                }
+            )
         return out
 
     async def kvitter(self, dueslag: str, tags: list[str], *, ack: bool, requeue: bool = True) -> dict[str, list]:
@@ -737,8 +896,9 @@ class Beskedfordeler:
         try:
             moved = await self.broker.to_error(dueslag, besked_id)
         finally:
-            if was_push or (self.dueslag.get(dueslag) and self.dueslag[dueslag].levering == "push"
-                            and dueslag not in self.stopped):
+            if was_push or (
+                self.dueslag.get(dueslag) and self.dueslag[dueslag].levering == "push" and dueslag not in self.stopped
+            ):
                 await self._start_push(self.dueslag[dueslag])
         if moved:
             await self.settle(dueslag, moved, "fejlkoe")
@@ -798,8 +958,14 @@ class Beskedfordeler:
 
     async def health(self) -> dict[str, Any]:
         broker = self.broker.health()
-        return {"ok": bool(broker["ok"]), "broker": broker, "accepted": self.accepted, "refused": self.refused,
-                "relay_error": self.relay_error, "stopped_dueslag": sorted(self.stopped)}
+        return {
+            "ok": bool(broker["ok"]),
+            "broker": broker,
+            "accepted": self.accepted,
+            "refused": self.refused,
+            "relay_error": self.relay_error,
+            "stopped_dueslag": sorted(self.stopped),
+        }
 
 
 def _aware(at: datetime) -> datetime:

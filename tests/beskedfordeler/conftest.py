@@ -73,8 +73,9 @@ def sample_haendelsesbeskeder() -> list[tuple[str, bytes]]:
     return found
 
 
-def write_subscriptions(messages_dir: Path, dueslag: list[dict], abonnementer: list[dict], *,
-                        keep_ky: bool = True) -> None:
+def write_subscriptions(
+    messages_dir: Path, dueslag: list[dict], abonnementer: list[dict], *, keep_ky: bool = True
+) -> None:
     """Replace messages/abonnementer.yaml (optionally keeping the demo KY subscription)."""
     path = messages_dir / "abonnementer.yaml"
     doc = yaml.safe_load(path.read_text(encoding="utf-8")) if keep_ky else {"dueslag": [], "abonnementer": []}
@@ -83,14 +84,27 @@ def write_subscriptions(messages_dir: Path, dueslag: list[dict], abonnementer: l
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
 
 
-def pull_subscription(messages_dir: Path, *, system: str = "ky", filtre: dict | None = None,
-                      dueslag: str = PULL_DUESLAG, abonnement: str = PULL_ABONNEMENT, keep_ky: bool = True,
-                      beskedtyper: list[str] | None = None) -> None:
+def pull_subscription(
+    messages_dir: Path,
+    *,
+    system: str = "ky",
+    filtre: dict | None = None,
+    dueslag: str = PULL_DUESLAG,
+    abonnement: str = PULL_ABONNEMENT,
+    keep_ky: bool = True,
+    beskedtyper: list[str] | None = None,
+) -> None:
     write_subscriptions(
         messages_dir,
         [{"uuid": dueslag, "system": system, "levering": "pull", "navn": "test pull"}],
-        [{"uuid": abonnement, "dueslag": dueslag, "beskedtyper": beskedtyper or [STATUSSKIFT, FORDRING],
-          **({"filtre": filtre} if filtre else {})}],
+        [
+            {
+                "uuid": abonnement,
+                "dueslag": dueslag,
+                "beskedtyper": beskedtyper or [STATUSSKIFT, FORDRING],
+                **({"filtre": filtre} if filtre else {}),
+            }
+        ],
         keep_ky=keep_ky,
     )
 
@@ -134,10 +148,12 @@ class PushReceiver:
             answer = self.answers.pop(0) if self.answers else 20
             if answer == "html":
                 return Response("<html>down</html>", status_code=502, media_type="text/html")
-            out = (f'<sts:ModtagBeskedOutput xmlns:sts="urn:oio:sts:1.0.0" xmlns="urn:oio:sagdok:3.0.0">'
-                   f"<StandardRetur><StatusKode>{answer}</StatusKode>"
-                   + ("" if answer == 20 else "<FejlbeskedTekst>kan ikke modtage nu</FejlbeskedTekst>")
-                   + "</StandardRetur></sts:ModtagBeskedOutput>")
+            out = (
+                f'<sts:ModtagBeskedOutput xmlns:sts="urn:oio:sts:1.0.0" xmlns="urn:oio:sagdok:3.0.0">'
+                f"<StandardRetur><StatusKode>{answer}</StatusKode>"
+                + ("" if answer == 20 else "<FejlbeskedTekst>kan ikke modtage nu</FejlbeskedTekst>")
+                + "</StandardRetur></sts:ModtagBeskedOutput>"
+            )
             return Response(out, media_type="application/xml")
 
         self.app = app

@@ -34,9 +34,14 @@ async def until(predicate, timeout: float = 10.0, what: str = "condition"):
 
 
 def setup_push(messages_dir, url: str) -> None:
-    write_subscriptions(messages_dir, [
-        {"uuid": PUSH_DUESLAG, "system": "ky", "levering": "push", "callback": url, "pause_s": 0.05},
-    ], [{"uuid": PUSH_ABONNEMENT, "dueslag": PUSH_DUESLAG, "beskedtyper": [STATUSSKIFT, FORDRING]}], keep_ky=False)
+    write_subscriptions(
+        messages_dir,
+        [
+            {"uuid": PUSH_DUESLAG, "system": "ky", "levering": "push", "callback": url, "pause_s": 0.05},
+        ],
+        [{"uuid": PUSH_ABONNEMENT, "dueslag": PUSH_DUESLAG, "beskedtyper": [STATUSSKIFT, FORDRING]}],
+        keep_ky=False,
+    )
 
 
 async def attempts(sim) -> list[dict]:
@@ -49,8 +54,9 @@ async def send(sim, body: bytes) -> None:
     assert b"<StatusKode>20</StatusKode>" in r.content, r.text
 
 
-async def test_push_retries_after_40_and_delivers_a_valid_ModtagBeskedInput(sim_factory, messages_dir, push_receiver,
-                                                                             anvender_xsd):
+async def test_push_retries_after_40_and_delivers_a_valid_ModtagBeskedInput(
+    sim_factory, messages_dir, push_receiver, anvender_xsd
+):
     receiver, server = push_receiver
     receiver.answers = [40, 40]  # "cannot receive now" twice, then 20
     setup_push(messages_dir, f"{server.url}/modtag")
@@ -59,7 +65,10 @@ async def test_push_retries_after_40_and_delivers_a_valid_ModtagBeskedInput(sim_
         await send(sim, body)
         tries = await until(lambda: _done(sim), what="delivery")
         assert [(t["attempt"], t["outcome"], t["statuskode"]) for t in tries] == [
-            (1, "pause", 40), (2, "pause", 40), (3, "leveret", 20)]
+            (1, "pause", 40),
+            (2, "pause", 40),
+            (3, "leveret", 20),
+        ]
         assert len(receiver.received) == 3
         for n, pushed in enumerate(receiver.received, start=1):
             root = assert_valid(anvender_xsd, pushed)  # ModtagBeskedInput per the official schema
@@ -78,7 +87,8 @@ async def _done(sim):
 
 
 async def test_an_error_answer_stops_the_dueslag_until_resumed_and_the_error_queue_unblocks_it(
-        sim_factory, messages_dir, push_receiver):
+    sim_factory, messages_dir, push_receiver
+):
     receiver, server = push_receiver
     receiver.answers = [53]  # unavailable: stop
     setup_push(messages_dir, f"{server.url}/modtag")
@@ -97,8 +107,9 @@ async def test_an_error_answer_stops_the_dueslag_until_resumed_and_the_error_que
         assert len(receiver.received) == 1  # nothing is delivered while stopped
 
         # the first message is the poison one: move it to the error queue, then resume
-        r = await sim.client.post(f"/api/beskedfordeler/dueslag/{PUSH_DUESLAG}/flytbeskedtilfejlkoe",
-                                  json={"besked_id": besked_id(first)})
+        r = await sim.client.post(
+            f"/api/beskedfordeler/dueslag/{PUSH_DUESLAG}/flytbeskedtilfejlkoe", json={"besked_id": besked_id(first)}
+        )
         assert r.json() == {"moved": besked_id(first)}
         r = await sim.client.post(f"/api/beskedfordeler/dueslag/{PUSH_DUESLAG}/genoptag")
         assert r.status_code == 200
@@ -110,8 +121,11 @@ async def test_an_error_answer_stops_the_dueslag_until_resumed_and_the_error_que
         assert r.json()["moved"] == [besked_id(first)]
         await until(lambda: _delivered(sim, first), what="the re-queued message")
         outcomes = [(t["besked_id"], t["outcome"]) for t in await attempts(sim)]
-        assert outcomes == [(besked_id(first), "stoppet"), (besked_id(second), "leveret"),
-                            (besked_id(first), "leveret")]
+        assert outcomes == [
+            (besked_id(first), "stoppet"),
+            (besked_id(second), "leveret"),
+            (besked_id(first), "leveret"),
+        ]
 
 
 async def _delivered(sim, body: bytes) -> bool:
@@ -127,9 +141,16 @@ async def test_transport_errors_and_non_xml_answers_stop_the_dueslag(sim_factory
         await send(sim, statusskift())
         tries = await until(lambda: attempts(sim), what="an attempt")
         assert tries[0]["outcome"] == "stoppet" and tries[0]["http_status"] == 502
-        r = await sim.client.put("/api/beskedfordeler/dueslag", json={
-            "uuid": PUSH_DUESLAG, "system": "ky", "levering": "push", "callback": "http://127.0.0.1:9/nowhere",
-            "pause_s": 0.05})
+        r = await sim.client.put(
+            "/api/beskedfordeler/dueslag",
+            json={
+                "uuid": PUSH_DUESLAG,
+                "system": "ky",
+                "levering": "push",
+                "callback": "http://127.0.0.1:9/nowhere",
+                "pause_s": 0.05,
+            },
+        )
         assert r.status_code == 200
         await sim.client.post(f"/api/beskedfordeler/dueslag/{PUSH_DUESLAG}/genoptag")
 

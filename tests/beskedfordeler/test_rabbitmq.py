@@ -53,12 +53,14 @@ def vhost_url() -> Iterator[str]:
 @pytest.fixture
 def clean(vhost_url):
     """Delete the queues a test uses, before it starts."""
+
     def run(*queues: str) -> None:
         conn = pika.BlockingConnection(pika.URLParameters(vhost_url))
         ch = conn.channel()
         for q in (AFSEND_QUEUE, *queues, *(error_queue(q) for q in queues)):
             ch.queue_delete(q)
         conn.close()
+
     run(PULL_DUESLAG, KY_DUESLAG)
     return run
 
@@ -85,10 +87,16 @@ class KombitSampleClient:
     def publish(self, body: bytes, correlation_id: str | None = None, **headers: str) -> str:
         correlation_id = correlation_id or str(uuid.uuid4())
         self.ch.basic_publish(
-            exchange=AFSEND_EXCHANGE, routing_key="", body=body, mandatory=True,
+            exchange=AFSEND_EXCHANGE,
+            routing_key="",
+            body=body,
+            mandatory=True,
             properties=pika.BasicProperties(
-                reply_to="amq.rabbitmq.reply-to", correlation_id=correlation_id, message_id=str(uuid.uuid4()),
-                content_type="application/xml", headers={"token": "<saml:Assertion/>", **headers},
+                reply_to="amq.rabbitmq.reply-to",
+                correlation_id=correlation_id,
+                message_id=str(uuid.uuid4()),
+                content_type="application/xml",
+                headers={"token": "<saml:Assertion/>", **headers},
             ),
         )
         return correlation_id
@@ -128,8 +136,9 @@ def basic_get_all(url: str, queue: str, expect: int, timeout: float = 15.0, ack:
         conn.close()
 
 
-async def test_kombit_sample_flow_publish_reply_20_and_basic_get_the_copy(sim_factory, messages_dir, vhost_url, clean,
-                                                                          kuvert_xsd, sagdok_xsd):
+async def test_kombit_sample_flow_publish_reply_20_and_basic_get_the_copy(
+    sim_factory, messages_dir, vhost_url, clean, kuvert_xsd, sagdok_xsd
+):
     pull_subscription(messages_dir)
     async with sim_factory(broker_url=vhost_url) as sim:
         health = (await sim.client.get("/healthz")).json()
@@ -231,8 +240,9 @@ def _wait_for_rabbitmq(url: str, timeout: float = 60.0) -> None:
             time.sleep(0.2)
 
 
-async def test_rabbitmq_restart_mid_stream_loses_nothing_and_duplicates_nothing(sim_factory, messages_dir, vhost_url,
-                                                                                clean):
+async def test_rabbitmq_restart_mid_stream_loses_nothing_and_duplicates_nothing(
+    sim_factory, messages_dir, vhost_url, clean
+):
     pull_subscription(messages_dir)
     n = 300
     bodies = [statusskift() for _ in range(n)]
@@ -277,8 +287,7 @@ async def test_rabbitmq_restart_mid_stream_loses_nothing_and_duplicates_nothing(
         assert sim.rt.state["beskedfordeler"].broker.reconnects >= 1  # the simulator lived through the restart
 
 
-async def test_a_crash_between_publish_and_bookkeeping_does_not_duplicate(sim_factory, messages_dir, vhost_url,
-                                                                          clean):
+async def test_a_crash_between_publish_and_bookkeeping_does_not_duplicate(sim_factory, messages_dir, vhost_url, clean):
     """If the simulator dies after RabbitMQ confirmed a copy but before it marked the copy as queued, the
     restarted simulator finds the copy on the dueslag and does not publish it again (nor keeps a double)."""
     from sqlalchemy import update
@@ -301,8 +310,9 @@ async def test_a_crash_between_publish_and_bookkeeping_does_not_duplicate(sim_fa
 
     def unconfirmed_publish_that_landed() -> None:  # a second copy of `other`
         conn = pika.BlockingConnection(pika.URLParameters(vhost_url))
-        conn.channel().basic_publish("", PULL_DUESLAG, b"<copy/>",
-                                     pika.BasicProperties(message_id=besked_id(other), delivery_mode=2))
+        conn.channel().basic_publish(
+            "", PULL_DUESLAG, b"<copy/>", pika.BasicProperties(message_id=besked_id(other), delivery_mode=2)
+        )
         conn.close()
 
     await asyncio.to_thread(unconfirmed_publish_that_landed)

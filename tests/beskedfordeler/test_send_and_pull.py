@@ -29,8 +29,9 @@ from tests.beskedfordeler.conftest import (
 
 
 async def send(sim, body: bytes, **headers) -> tuple[int, str | None]:
-    r = await sim.client.post("/beskedfordeler/afsend", content=body,
-                              headers={k.replace("_", "-"): v for k, v in headers.items()})
+    r = await sim.client.post(
+        "/beskedfordeler/afsend", content=body, headers={k.replace("_", "-"): v for k, v in headers.items()}
+    )
     assert r.status_code == 200
     return statuskode(r.content)
 
@@ -53,13 +54,15 @@ async def pull_until(sim, n: int, dueslag: str = PULL_DUESLAG, timeout: float = 
 
 
 async def ack(sim, items: list[dict], dueslag: str = PULL_DUESLAG) -> None:
-    r = await sim.client.post(f"/beskedfordeler/dueslag/{dueslag}/kvitter",
-                              json={"kvitteringer": [i["kvittering"] for i in items]})
+    r = await sim.client.post(
+        f"/beskedfordeler/dueslag/{dueslag}/kvitter", json={"kvitteringer": [i["kvittering"] for i in items]}
+    )
     assert r.json()["unknown"] == []
 
 
-async def test_statusskift_is_accepted_distributed_and_pulled_as_a_valid_copy(sim_factory, messages_dir, kuvert_xsd,
-                                                                             sagdok_xsd):
+async def test_statusskift_is_accepted_distributed_and_pulled_as_a_valid_copy(
+    sim_factory, messages_dir, kuvert_xsd, sagdok_xsd
+):
     pull_subscription(messages_dir)
     async with sim_factory() as sim:
         body = statusskift()
@@ -94,8 +97,10 @@ async def test_statusskift_is_accepted_distributed_and_pulled_as_a_valid_copy(si
 
 async def test_the_simulated_ky_records_both_debtor_message_types(sim):
     konto = "6f1b1c1e-1111-4a4a-9b9b-000000000001"
-    sent = [statusskift(debitorkonto_uuid=konto, status="lukket"),
-            fordring(fordring_uuid="6f1b1c1e-1111-4a4a-9b9b-000000000002", authorities=["11111111", "22222222"])]
+    sent = [
+        statusskift(debitorkonto_uuid=konto, status="lukket"),
+        fordring(fordring_uuid="6f1b1c1e-1111-4a4a-9b9b-000000000002", authorities=["11111111", "22222222"]),
+    ]
     for body in sent:
         assert await send(sim, body) == (20, None)
     deadline = time.monotonic() + 10
@@ -117,27 +122,35 @@ async def test_the_simulated_ky_records_both_debtor_message_types(sim):
         # KY's own ledger (simulator/ky) got the same facts; a repeat is refused as already known
         from datetime import UTC, datetime
 
-        again = await ky.record_status_change("11111111", konto, "lukket", datetime.now(UTC),
-                                              besked_id(sent[0]))
+        again = await ky.record_status_change("11111111", konto, "lukket", datetime.now(UTC), besked_id(sent[0]))
         assert again is False
 
 
 @pytest.mark.parametrize("name, body", sample_haendelsesbeskeder(), ids=lambda v: v if isinstance(v, str) else "")
 async def test_every_public_sample_is_accepted_structurally_and_refused_without_agreement(
-        sim_factory, routes_dir, name, body):
+    sim_factory, routes_dir, name, body
+):
     root = etree.fromstring(body)
     kv.check_structure(root)  # structurally valid
     besked = kv.read_besked(root)
     cvr = next((kv.cvr_of(m) for m in besked.myndigheder if m), None) or "55555555"
     headers = {"x-simulator-system": "opus"} | ({} if besked.myndigheder else {"x-simulator-municipality": cvr})
     (routes_dir / "municipalities.yaml").write_text(
-        (routes_dir / "municipalities.yaml").read_text() + f'  - cvr: "{cvr}"\n    name: Sample Kommune\n')
+        (routes_dir / "municipalities.yaml").read_text() + f'  - cvr: "{cvr}"\n    name: Sample Kommune\n'
+    )
     async with sim_factory() as sim:
         code, text = await send(sim, body, **headers)
         assert code == 43 and text.startswith("INGEN_AFTALE: ") and cvr in text and besked.beskedtype in text
-        r = await sim.client.put("/api/agreements", json={
-            "uuid": "0c0c0c0c-0000-4000-8000-000000000001", "system": "opus", "municipality": cvr,
-            "service": "BeskedAfsend", "beskedtyper": [besked.beskedtype]})
+        r = await sim.client.put(
+            "/api/agreements",
+            json={
+                "uuid": "0c0c0c0c-0000-4000-8000-000000000001",
+                "system": "opus",
+                "municipality": cvr,
+                "service": "BeskedAfsend",
+                "beskedtyper": [besked.beskedtype],
+            },
+        )
         assert r.status_code == 200, r.text
         assert await send(sim, body, **headers) == (20, None)
 
@@ -155,13 +168,21 @@ def _mutations() -> list[tuple[str, bytes]]:
     mutate("no Beskedtype", lambda r: r.find(f).remove(r.find(f"{f}/{kv.k('Beskedtype')}")))
     mutate("no BeskedVersion", lambda r: r.remove(r.find(kv.k("BeskedVersion"))))
     mutate("two BeskedId", lambda r: r.insert(0, etree.fromstring(etree.tostring(r.find(kv.k("BeskedId"))))))
-    mutate("order swapped", lambda r: r.find(kv.k("Beskedkuvert")).insert(
-        0, r.find(f"{kv.k('Beskedkuvert')}/{kv.k('Leveranceinformation')}")))
+    mutate(
+        "order swapped",
+        lambda r: r.find(kv.k("Beskedkuvert")).insert(
+            0, r.find(f"{kv.k('Beskedkuvert')}/{kv.k('Leveranceinformation')}")
+        ),
+    )
     mutate("unknown element", lambda r: r.find(f).append(etree.Element(kv.k("Hemmelig"))))
     mutate("foreign element", lambda r: r.find(f).append(etree.Element("{urn:x}Y")))
     mutate("bad time", lambda r: setattr(r.find(f".//{kv.sd('TidsstempelDatoTid')}"), "text", "i går"))
-    mutate("Kildesystem as URN", lambda r: r.find(f".//{kv.k('Kildesystem')}").__setitem__(
-        0, etree.fromstring(f'<URNIdentifikator xmlns="{kv.SAGDOK}">urn:x</URNIdentifikator>')))
+    mutate(
+        "Kildesystem as URN",
+        lambda r: r.find(f".//{kv.k('Kildesystem')}").__setitem__(
+            0, etree.fromstring(f'<URNIdentifikator xmlns="{kv.SAGDOK}">urn:x</URNIdentifikator>')
+        ),
+    )
     mutate("empty Beskedtype", lambda r: r.find(f"{f}/{kv.k('Beskedtype')}").clear())
     mutate("wrong root", lambda r: setattr(r, "tag", kv.k("Besked")))
     mutate("valid as is", lambda r: None)
@@ -224,24 +245,29 @@ async def test_a_repeated_message_reaches_the_dueslag_once(sim_factory, messages
         assert [g["besked_id"] for g in got] == [besked_id(body)]
 
 
-async def test_unacknowledged_pull_returns_to_the_dueslag_and_refusal_goes_to_the_error_queue(sim_factory,
-                                                                                              messages_dir):
+async def test_unacknowledged_pull_returns_to_the_dueslag_and_refusal_goes_to_the_error_queue(
+    sim_factory, messages_dir
+):
     pull_subscription(messages_dir)
     async with sim_factory() as sim:
         body = statusskift()
         assert await send(sim, body) == (20, None)
         [first] = await pull_until(sim, 1)
         assert await pull(sim) == []  # leased: invisible to other consumers
-        r = await sim.client.post(f"/beskedfordeler/dueslag/{PULL_DUESLAG}/afvis",
-                                  json={"kvitteringer": [first["kvittering"]], "requeue": True})
+        r = await sim.client.post(
+            f"/beskedfordeler/dueslag/{PULL_DUESLAG}/afvis",
+            json={"kvitteringer": [first["kvittering"]], "requeue": True},
+        )
         assert r.json()["done"] == [first["kvittering"]]
         [again] = await pull(sim)
         assert again["besked_id"] == first["besked_id"] and again["redelivered"] is True
 
         await asyncio.sleep(0)  # a lease that runs out also returns the message
         [leased] = [again]
-        await sim.client.post(f"/beskedfordeler/dueslag/{PULL_DUESLAG}/afvis",
-                              json={"kvitteringer": [leased["kvittering"]], "requeue": True})
+        await sim.client.post(
+            f"/beskedfordeler/dueslag/{PULL_DUESLAG}/afvis",
+            json={"kvitteringer": [leased["kvittering"]], "requeue": True},
+        )
         [short] = await pull(sim, lease_s=0.05)
         deadline = time.monotonic() + 5
         while not (back := await pull(sim)):
@@ -249,8 +275,10 @@ async def test_unacknowledged_pull_returns_to_the_dueslag_and_refusal_goes_to_th
             await asyncio.sleep(0.05)
         assert back[0]["besked_id"] == short["besked_id"]
 
-        r = await sim.client.post(f"/beskedfordeler/dueslag/{PULL_DUESLAG}/afvis",
-                                  json={"kvitteringer": [back[0]["kvittering"]], "requeue": False})
+        r = await sim.client.post(
+            f"/beskedfordeler/dueslag/{PULL_DUESLAG}/afvis",
+            json={"kvitteringer": [back[0]["kvittering"]], "requeue": False},
+        )
         assert await pull(sim) == []
         dueslag = {d["uuid"]: d for d in (await sim.client.get("/api/beskedfordeler/dueslag")).json()}
         assert dueslag[PULL_DUESLAG]["depth"]["fejlkoe"] == 1
@@ -262,25 +290,45 @@ async def test_unacknowledged_pull_returns_to_the_dueslag_and_refusal_goes_to_th
 async def test_filters_and_tilladt_modtager_trimming(sim_factory, messages_dir, routes_dir, kuvert_xsd):
     # ky may receive from 11111111 and 22222222 only (drop its BeskedModtag agreement for 33333333)
     ags = yaml.safe_load((routes_dir / "agreements.yaml").read_text())
-    ags["agreements"] = [a for a in ags["agreements"]
-                         if not (a["service"] == "BeskedModtag" and a["municipality"] == "33333333")]
+    ags["agreements"] = [
+        a for a in ags["agreements"] if not (a["service"] == "BeskedModtag" and a["municipality"] == "33333333")
+    ]
     # and prisme may send both types for 11111111 too
-    ags["agreements"].append({"uuid": "0c0c0c0c-0000-4000-8000-000000000002", "system": "prisme",
-                              "municipality": "11111111", "service": "BeskedAfsend",
-                              "beskedtyper": ["DebitorkontoStatusskift", "FordringTilIndbetaling"]})
+    ags["agreements"].append(
+        {
+            "uuid": "0c0c0c0c-0000-4000-8000-000000000002",
+            "system": "prisme",
+            "municipality": "11111111",
+            "service": "BeskedAfsend",
+            "beskedtyper": ["DebitorkontoStatusskift", "FordringTilIndbetaling"],
+        }
+    )
     (routes_dir / "agreements.yaml").write_text(yaml.safe_dump(ags))
     from tests.beskedfordeler.conftest import PRISME_UUID, write_subscriptions
 
     cpr_d, cpr_a = "0b6d7a52-5f0e-4a8e-9d67-2d6c0f2c9a11", "0b6d7a52-5f0e-4a8e-9d67-2d6c0f2c9a12"
-    write_subscriptions(messages_dir, [
-        {"uuid": PULL_DUESLAG, "system": "ky", "levering": "pull"},
-        {"uuid": cpr_d, "system": "ky", "levering": "pull"},
-    ], [
-        {"uuid": PULL_ABONNEMENT, "dueslag": PULL_DUESLAG, "beskedtyper": ["DebitorkontoStatusskift"],
-         "filtre": {"afsender": ["opus"]}},
-        {"uuid": cpr_a, "dueslag": cpr_d, "beskedtyper": [STATUSSKIFT, FORDRING],
-         "filtre": {"vaerdiliste": ["0101011234"], "tilladt_modtager": ["22222222"]}},
-    ], keep_ky=False)
+    write_subscriptions(
+        messages_dir,
+        [
+            {"uuid": PULL_DUESLAG, "system": "ky", "levering": "pull"},
+            {"uuid": cpr_d, "system": "ky", "levering": "pull"},
+        ],
+        [
+            {
+                "uuid": PULL_ABONNEMENT,
+                "dueslag": PULL_DUESLAG,
+                "beskedtyper": ["DebitorkontoStatusskift"],
+                "filtre": {"afsender": ["opus"]},
+            },
+            {
+                "uuid": cpr_a,
+                "dueslag": cpr_d,
+                "beskedtyper": [STATUSSKIFT, FORDRING],
+                "filtre": {"vaerdiliste": ["0101011234"], "tilladt_modtager": ["22222222"]},
+            },
+        ],
+        keep_ky=False,
+    )
     konto_of_person = "urn:oio:cpr-nr:0101011234"
     async with sim_factory() as sim:
         trimmed = statusskift(tilladte_modtagere=["11111111", "22222222", "33333333"])
@@ -296,7 +344,9 @@ async def test_filters_and_tilladt_modtager_trimming(sim_factory, messages_dir, 
         assert set(got) == {besked_id(trimmed), besked_id(person)}
         copy = assert_valid(kuvert_xsd, got[besked_id(trimmed)]["besked"].encode())
         assert [kv.unikid(t) for t in copy.iter(kv.k("TilladtModtager"))] == [
-            "urn:oio:cvr-nr:11111111", "urn:oio:cvr-nr:22222222"]  # 33333333 trimmed: no agreement
+            "urn:oio:cvr-nr:11111111",
+            "urn:oio:cvr-nr:22222222",
+        ]  # 33333333 trimmed: no agreement
         assert [g["besked_id"] for g in await pull(sim, cpr_d)] == [besked_id(person)]
 
 
@@ -312,5 +362,6 @@ async def test_accepted_messages_survive_a_simulator_restart(sim_factory, messag
     async with sim_factory() as sim:
         got = await pull_until(sim, 17)
         assert sorted(g["besked_id"] for g in got) == sorted(
-            {besked_id(b) for b in sent} - {f["besked_id"] for f in first[:3]})
+            {besked_id(b) for b in sent} - {f["besked_id"] for f in first[:3]}
+        )
         assert await pull(sim) == []
