@@ -26,7 +26,7 @@ from spyne import ServiceBase, rpc
 from simulator.klassifikation.lora import FACET, KLASSE, KLASSIFIKATION
 from simulator.soap.contract import Operation, register_contract
 from simulator.soap.ns import AUTHORITY_CONTEXT, CALL_CONTEXT, INVOCATION_CONTEXT, wsdl_namespace
-from simulator.soap.spyne_contract import CONTEXT_FIELDS, SpyneContract, schema_from_wsdl
+from simulator.soap.spyne_contract import CONTEXT_FIELDS, SpyneContract, WsdlContract
 
 XS = "http://www.w3.org/2001/XMLSchema"
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
@@ -72,7 +72,7 @@ def _context_schemas() -> list[etree._Element]:
 _CONTEXT_SCHEMAS = _context_schemas()
 
 
-class XsdContract:
+class XsdContract(WsdlContract):
     """A contract from a hand-written schema of the service namespace plus the context schemas."""
 
     def __init__(
@@ -140,26 +140,8 @@ class XsdContract:
         etree.SubElement(p, f"{{{WSDL_SOAP}}}address", location="http://localhost/")
         return root
 
-    def wsdl(self, location: str) -> bytes:
-        root = copy.deepcopy(self._wsdl_tree)
-        for addr in root.iter(f"{{{WSDL_SOAP}}}address"):
-            addr.set("location", location)
-        return etree.tostring(root, xml_declaration=True, encoding="utf-8")
-
-    @cached_property
-    def schema(self) -> etree.XMLSchema:
-        return schema_from_wsdl(self._wsdl_tree)
-
-    def validate_request(self, payload: etree._Element) -> list[str]:
-        return self._validate(payload)
-
-    def validate_response(self, payload: etree._Element) -> list[str]:
-        return self._validate(payload)
-
     def _validate(self, payload: etree._Element) -> list[str]:
-        problems = (
-            [] if self.schema.validate(payload) else [f"line {e.line}: {e.message}" for e in self.schema.error_log]
-        )
+        problems = super()._validate(payload)
         wanted = self._lora.get(etree.QName(payload).localname)
         if wanted and not problems:
             last = [c for c in payload if isinstance(c.tag, str)][-1:]

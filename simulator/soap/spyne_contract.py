@@ -102,7 +102,36 @@ def schema_from_wsdl(wsdl: etree._Element) -> etree.XMLSchema:
     return etree.XMLSchema(etree.fromstring(etree.tostring(main), parser))
 
 
-class SpyneContract:
+class WsdlContract:
+    """A contract described by one WSDL tree (`_wsdl_tree`): serves it with our address, validates
+    messages against its embedded schemas."""
+
+    _wsdl_tree: etree._Element
+
+    def wsdl(self, location: str) -> bytes:
+        root = copy.deepcopy(self._wsdl_tree)
+        for addr in root.iter(f"{{{WSDL_SOAP}}}address"):
+            addr.set("location", location)
+        return etree.tostring(root, xml_declaration=True, encoding="utf-8")
+
+    @cached_property
+    def schema(self) -> etree.XMLSchema:
+        return schema_from_wsdl(self._wsdl_tree)
+
+    def validate_request(self, payload: etree._Element) -> list[str]:
+        return self._validate(payload)
+
+    def validate_response(self, payload: etree._Element) -> list[str]:
+        return self._validate(payload)
+
+    def _validate(self, payload: etree._Element) -> list[str]:
+        schema = self.schema
+        if schema.validate(payload):
+            return []
+        return [f"line {e.line}: {e.message}" for e in schema.error_log]
+
+
+class SpyneContract(WsdlContract):
     """A reference contract built from spyne service classes, in Serviceplatformen's style."""
 
     def __init__(self, name: str, area: str, service: str, version: int, services: list) -> None:
@@ -157,28 +186,6 @@ class SpyneContract:
                     schema.remove(el)
             if not any(e.get("name") == name for e in schema.findall(f"{{{XS}}}element")):
                 etree.SubElement(schema, f"{{{XS}}}element", name=name, type=f"{prefix}:{type_name}")
-
-    def wsdl(self, location: str) -> bytes:
-        root = copy.deepcopy(self._wsdl_tree)
-        for addr in root.iter(f"{{{WSDL_SOAP}}}address"):
-            addr.set("location", location)
-        return etree.tostring(root, xml_declaration=True, encoding="utf-8")
-
-    @cached_property
-    def schema(self) -> etree.XMLSchema:
-        return schema_from_wsdl(self._wsdl_tree)
-
-    def validate_request(self, payload: etree._Element) -> list[str]:
-        return self._validate(payload)
-
-    def validate_response(self, payload: etree._Element) -> list[str]:
-        return self._validate(payload)
-
-    def _validate(self, payload: etree._Element) -> list[str]:
-        schema = self.schema
-        if schema.validate(payload):
-            return []
-        return [f"line {e.line}: {e.message}" for e in schema.error_log]
 
 
 def _prefix_for(el: etree._Element, ns: str) -> str:
