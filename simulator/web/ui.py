@@ -936,9 +936,54 @@ async def subscription_action(request: Request, municipality: str, system: str, 
     )
 
 
+def _run_row(run: dict[str, Any]) -> dict[str, Any]:
+    progress = run.get("progress") or {}
+    done, total = progress.get("done"), progress.get("total")
+    text = f"{done}/{total}" if done is not None and total else ""
+    verdict = run.get("verdict") or run.get("outcome")
+    if verdict is None and isinstance(run.get("passed"), bool):
+        verdict = "passed" if run["passed"] else "failed"
+    return run | {"progress_text": text, "verdict": verdict}
+
+
 @pages.get("/ui/scenarios", response_class=HTMLResponse)
-async def scenarios(request: Request) -> HTMLResponse:
-    return render(request, "unavailable.html", "scenarios", title="Scenarios & readiness", component=None)
+async def scenarios(request: Request, rt: RuntimeDep) -> HTMLResponse:
+    """Start a readiness check or a replay of a built-in scenario; watch the runs; open their reports."""
+    if not _loaded(rt, "scenarios"):
+        return render(request, "unavailable.html", "scenarios", title="Scenarios & readiness", component="scenarios")
+    data, errors = await _gather(request, runs="/scenarios/runs", builtin="/scenarios")
+    return render(
+        request,
+        "scenarios.html",
+        "scenarios",
+        runs=[_run_row(r) for r in data["runs"] or []],
+        builtin=data["builtin"] or [],
+        municipalities=list(rt.routes.municipalities.values()),
+        errors=errors,
+    )
+
+
+@pages.post("/ui/scenarios/readiness")
+async def start_readiness(request: Request) -> RedirectResponse:
+    form = await _form(request)
+    municipality = str(form.get("municipality", ""))
+    return await _action(
+        request,
+        "/ui/scenarios",
+        "POST",
+        "/readiness/runs",
+        f"readiness run for {municipality} started",
+        json={"municipality": municipality},
+    )
+
+
+@pages.post("/ui/scenarios/replay")
+async def start_replay(request: Request) -> RedirectResponse:
+    form = await _form(request)
+    body = {"scenario": str(form.get("scenario", "")), "municipality": str(form.get("municipality", "")) or None}
+    return await _action(
+        request, "/ui/scenarios", "POST", "/scenarios/runs", f"replay of {body['scenario']} started", json=body
+    )
 
 
 router = APIRouter(include_in_schema=False)
