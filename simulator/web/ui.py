@@ -5,7 +5,8 @@
 - Configuration (`/ui/config`): routes, agreements and fault injection (editable), services, systems.
 - KY ledger, Beskedfordeler and Sortiments: views over the components' admin APIs (`/api/ky`, …), called
   in-process, so the UI follows those JSON contracts; a page says so when its component is not loaded.
-- Scenarios and readiness: a placeholder until that component exists.
+- Scenarios & readiness (`/ui/scenarios`): start an SA 05 readiness check or a replay of a built-in scenario
+  through the scenarios admin API; the runs panel refreshes itself until every run has finished.
 
 When SIMULATOR_ADMIN_TOKEN is set, the UI asks for the token once (`/ui/login`) and keeps it in a cookie.
 """
@@ -937,13 +938,16 @@ async def subscription_action(request: Request, municipality: str, system: str, 
 
 
 def _run_row(run: dict[str, Any]) -> dict[str, Any]:
+    """A run summary from `GET /api/scenarios/runs` with what the runs table shows."""
     progress = run.get("progress") or {}
-    done, total = progress.get("done"), progress.get("total")
-    text = f"{done}/{total}" if done is not None and total else ""
-    verdict = run.get("verdict") or run.get("outcome")
-    if verdict is None and isinstance(run.get("passed"), bool):
-        verdict = "passed" if run["passed"] else "failed"
-    return run | {"progress_text": text, "verdict": verdict}
+    done, total = progress.get("done") or 0, progress.get("total") or 0
+    finished = run.get("state") != "running"
+    return run | {
+        "progress_text": f"{done}/{total}" if total else "",
+        "percent": 100 if finished else (round(100 * done / total) if total else 0),
+        "verdict": run.get("verdict") if finished else None,
+        "finished": finished,
+    }
 
 
 @pages.get("/ui/scenarios", response_class=HTMLResponse)

@@ -100,11 +100,17 @@
     if (f && !window.confirm(f.dataset.confirm)) e.preventDefault();
   });
 
-  // -- panels that refresh themselves: <section id=… data-poll="ms"> -------------------------------
+  // -- panels that refresh themselves: <section id=… data-poll="ms" [data-poll-while="selector"]> ----
+  // With data-poll-while, polling goes on only while the panel holds a matching element (e.g. a running run).
   for (const el of document.querySelectorAll("[data-poll][id]")) {
     const every = Math.max(1000, parseInt(el.dataset.poll, 10) || 5000);
-    setInterval(async () => {
-      if (document.hidden || el.contains(document.activeElement) && document.activeElement !== document.body) return;
+    const guard = el.dataset.pollWhile;
+    const timer = setInterval(async () => {
+      if (guard && !el.querySelector(guard)) { clearInterval(timer); return; }
+      if (document.hidden) return;
+      // don't replace a panel under the user's hands (a focused field), but a focused link or button is fine
+      const active = document.activeElement;
+      if (active && el.contains(active) && active.matches("input, select, textarea")) return;
       const r = await fetch(location.href, { headers: { "x-partial": el.id } });
       if (!r.ok) return;
       const doc = new DOMParser().parseFromString(await r.text(), "text/html");
@@ -112,4 +118,15 @@
       if (fresh) el.innerHTML = fresh.innerHTML;
     }, every);
   }
+
+  // -- scenarios: show a finished run's report in the page -----------------------------------------
+  document.addEventListener("click", (e) => {
+    const button = e.target.closest("button.show-report[data-report]");
+    const view = $("#report-view");
+    if (!button || !view) return;
+    $("#report-frame").src = button.dataset.report;
+    $("#report-open").href = button.dataset.report;
+    view.hidden = false;
+    view.scrollIntoView({ block: "start" });
+  });
 })();
