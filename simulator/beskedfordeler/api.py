@@ -16,6 +16,7 @@ from sqlalchemy import select
 from simulator.beskedfordeler.config import Abonnement, Dueslag
 from simulator.beskedfordeler.models import BfBesked, BfForsoeg, BfKyModtaget, BfLevering
 from simulator.beskedfordeler.service import Beskedfordeler
+from simulator.store import where_equal
 from simulator.web.deps import RuntimeDep, require_admin
 
 public_router = APIRouter(prefix="/beskedfordeler", tags=["beskedfordeler"])
@@ -145,11 +146,9 @@ async def beskeder(
     municipality: str | None = None,
 ) -> list[dict[str, Any]]:
     """Accepted messages, newest first."""
-    q = select(BfBesked).order_by(BfBesked.seq.desc()).limit(limit)
-    if system:
-        q = q.where(BfBesked.system == system)
-    if municipality:
-        q = q.where(BfBesked.municipality == municipality)
+    q = where_equal(
+        select(BfBesked).order_by(BfBesked.seq.desc()).limit(limit), BfBesked, system=system, municipality=municipality
+    )
     async with rt.db.session() as s:
         rows = (await s.scalars(q)).all()
     return [

@@ -32,6 +32,7 @@ from simulator.soap.context import InvocationContext, build_context_elements
 from simulator.soap.envelope import build_envelope, parse_envelope
 from simulator.soap.errors import SoapFaultError
 from simulator.soap.ns import SOAP11, SP_FAULT
+from simulator.store import where_equal
 
 if TYPE_CHECKING:
     from simulator.runtime import Runtime
@@ -800,22 +801,24 @@ class KyLedger:
     async def postings(
         self, *, municipality: str | None = None, kind: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
-        stmt = select(KyPosting).order_by(KyPosting.id.desc()).limit(limit)
-        if municipality:
-            stmt = stmt.where(KyPosting.municipality == municipality)
-        if kind:
-            stmt = stmt.where(KyPosting.kind == kind)
+        stmt = where_equal(
+            select(KyPosting).order_by(KyPosting.id.desc()).limit(limit),
+            KyPosting,
+            municipality=municipality,
+            kind=kind,
+        )
         async with self.rt.db.session() as s:
             return [_posting(p) for p in (await s.scalars(stmt)).all()]
 
     async def status_changes(
         self, *, municipality: str | None = None, account_uuid: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
-        stmt = select(KyAccountStatus).order_by(KyAccountStatus.id.desc()).limit(limit)
-        if municipality:
-            stmt = stmt.where(KyAccountStatus.municipality == municipality)
-        if account_uuid:
-            stmt = stmt.where(KyAccountStatus.account_uuid == account_uuid)
+        stmt = where_equal(
+            select(KyAccountStatus).order_by(KyAccountStatus.id.desc()).limit(limit),
+            KyAccountStatus,
+            municipality=municipality,
+            account_uuid=account_uuid,
+        )
         async with self.rt.db.session() as s:
             rows = (await s.scalars(stmt)).all()
         return [
@@ -834,11 +837,12 @@ class KyLedger:
     async def fordringer_til_indbetaling(
         self, *, municipality: str | None = None, fordring_uuid: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
-        stmt = select(KyFordringTilIndbetaling).order_by(KyFordringTilIndbetaling.id.desc()).limit(limit)
-        if municipality:
-            stmt = stmt.where(KyFordringTilIndbetaling.municipality == municipality)
-        if fordring_uuid:
-            stmt = stmt.where(KyFordringTilIndbetaling.fordring_uuid == fordring_uuid)
+        stmt = where_equal(
+            select(KyFordringTilIndbetaling).order_by(KyFordringTilIndbetaling.id.desc()).limit(limit),
+            KyFordringTilIndbetaling,
+            municipality=municipality,
+            fordring_uuid=fordring_uuid,
+        )
         async with self.rt.db.session() as s:
             rows = (await s.scalars(stmt)).all()
         return [

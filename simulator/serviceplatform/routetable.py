@@ -19,7 +19,7 @@ from simulator.serviceplatform.routefiles import (
     check_route,
     read_route_files,
 )
-from simulator.store import AgreementRow, ConfigVersionRow, Database, RouteRow
+from simulator.store import AgreementRow, Base, ConfigVersionRow, Database, RouteRow
 
 
 class RouteTableError(ValueError):
@@ -95,6 +95,18 @@ class RouteTable:
     async def _bump(self, s) -> None:
         await s.execute(update(ConfigVersionRow).values(version=ConfigVersionRow.version + 1))
 
+    async def _commit(self, db: Database, change) -> int:
+        """Apply one change (a row to merge, or a DELETE) and bump the config version, in one
+        transaction; the number of rows it touched."""
+        async with db.session() as s, s.begin():
+            if isinstance(change, Base):
+                await s.merge(change)
+                touched = 1
+            else:
+                touched = (await s.execute(change)).rowcount or 0
+            await self._bump(s)
+        return touched
+
     async def stored_version(self, db: Database) -> int:
         async with db.session() as s:
             return int(await s.scalar(select(ConfigVersionRow.version)) or 0)
@@ -144,36 +156,28 @@ class RouteTable:
             route.position = self.routes[route.id].position
         elif not route.position:
             route.position = max((r.position for r in self.routes.values()), default=0) + 1
-        async with db.session() as s, s.begin():
-            await s.merge(_route_row(route))
-            await self._bump(s)
+        await self._commit(db, _route_row(route))
         self.routes[route.id] = route
         return route
 
     async def delete_route(self, db: Database, route_id: str) -> bool:
-        async with db.session() as s, s.begin():
-            result = await s.execute(delete(RouteRow).where(RouteRow.id == route_id))
-            await self._bump(s)
+        touched = await self._commit(db, delete(RouteRow).where(RouteRow.id == route_id))
         self.routes.pop(route_id, None)
-        return bool(result.rowcount)
+        return bool(touched)
 
     async def put_agreement(self, db: Database, ag: AgreementDef) -> AgreementDef:
         ag = dataclasses.replace(ag, system=self.system_key(ag.system), origin="api")
         problem = check_agreement(ag, set(self.services), set(self.systems), set(self.municipalities))
         if problem:
             raise RouteTableError(problem)
-        async with db.session() as s, s.begin():
-            await s.merge(_agreement_row(ag))
-            await self._bump(s)
+        await self._commit(db, _agreement_row(ag))
         self.agreements[ag.uuid] = ag
         return ag
 
     async def delete_agreement(self, db: Database, uuid: str) -> bool:
-        async with db.session() as s, s.begin():
-            result = await s.execute(delete(AgreementRow).where(AgreementRow.uuid == uuid))
-            await self._bump(s)
+        touched = await self._commit(db, delete(AgreementRow).where(AgreementRow.uuid == uuid))
         self.agreements.pop(uuid, None)
-        return bool(result.rowcount)
+        return bool(touched)
 
 
 def _route_row(r: RouteDef) -> RouteRow:

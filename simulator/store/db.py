@@ -18,6 +18,14 @@ class Base(DeclarativeBase):
     """Every table of every sub-package derives from this one metadata."""
 
 
+def where_equal(stmt, model, **filters):
+    """`stmt` narrowed by `column == value` for every filter given (None and "" mean: no filter)."""
+    for name, value in filters.items():
+        if value is not None and value != "":
+            stmt = stmt.where(getattr(model, name) == value)
+    return stmt
+
+
 def _alembic_config(sync_connection) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))

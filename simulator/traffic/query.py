@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Select, delete, func, select
 
-from simulator.store import Database, ExchangeRow
+from simulator.store import Database, ExchangeRow, where_equal
 
 SUMMARY_COLUMNS = [c for c in ExchangeRow.__table__.columns if c.name not in ("request_body", "response_body")]
 
@@ -29,7 +29,7 @@ class ExchangeFilter:
 
     def apply(self, q: Select) -> Select:
         t = ExchangeRow
-        for name in (
+        names = (
             "service",
             "operation",
             "municipality",
@@ -39,10 +39,8 @@ class ExchangeFilter:
             "decision",
             "origin",
             "session",
-        ):
-            value = getattr(self, name)
-            if value is not None:
-                q = q.where(getattr(t, name) == value)
+        )
+        q = where_equal(q, t, **{n: getattr(self, n) for n in names})
         if self.correlation_id:
             c = self.correlation_id
             q = q.where((t.correlation_id == c) | (t.callers_call_id == c) | (t.id == c))

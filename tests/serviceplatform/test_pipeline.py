@@ -235,7 +235,7 @@ async def test_builtin_handler_answers_in_place_of_a_provider(sim_factory, ping_
         await sim.client.put("/api/routes", json={"service": "Ping", "municipality": "*", "target": "builtin:echo"})
         await sim.client.delete(f"/api/routes/Ping:{CVR}")
         r = await sim.client.post(PATH, content=envelope(text="ekko"))
-        assert r.status_code == 200 and b"<ns0:Tekst>ekko</ns0:Tekst>" in r.content.replace(b"ns0:", b"ns0:")
+        assert r.status_code == 200 and b">ekko</" in r.content
         ex = (await sim.client.get(f"/api/exchanges/{r.headers['x-simulator-exchange-id']}")).json()
         assert ex["decision"] == "handled" and ex["route_target"] == "builtin:echo"
 

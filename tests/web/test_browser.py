@@ -1,6 +1,7 @@
 """The web UI in a real browser (headless Chromium), against a live simulator with the test Ping service.
 
-Each test also saves a screenshot of the page it drives to docs/screenshots/ (shown in the README).
+Each test also saves a screenshot of the page it drives (to docs/screenshots/, shown in the README,
+when SIMULATOR_SCREENSHOTS=1).
 """
 
 from __future__ import annotations
