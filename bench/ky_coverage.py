@@ -1,28 +1,30 @@
-"""Coverage calls per second into KY: 20 concurrent clients POST RegistrerDaekning through a live
+"""Coverage calls per second into KY: wrk with 20 connections POSTs RegistrerDaekning through a live
 simulator (agreement check, route to builtin:ky, ledger checks and booking, recording), each with a
-new coverage id. Prints requests/s, p50/p99 and what KY's ledger booked.
+new coverage id, all on the same claim. Prints requests/s, p50/p99, RSS and what was booked and recorded.
 
-`.venv/bin/python bench/ky_coverage.py [--duration 10] [--clients 20] [--database-url …]`
+`.venv/bin/python bench/ky_coverage.py [--duration 10] [--conns 20] [--database-url …] [--serve]`
+
+`--serve` starts the simulator the same way and prints the `../shared/bench/anchors.sh` command that puts it
+in a round with WireMock, Mockoon and the raw FastAPI ceiling.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
+import re
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 
 VENV_BIN = Path(sys.executable).parent
+HERE = Path(__file__).resolve().parent
 CVR = "11111111"
 SERVICE_UUID = "67275f52-f9a2-484e-a869-92cad1a5572c"
 DEBTOR_SYSTEM = "706e258a-41f3-4a3b-a407-216db3ead494"
@@ -69,7 +71,8 @@ def write_routes(d: Path) -> None:
     )
 
 
-def envelope(claim: str) -> bytes:
+def envelope(claim: str) -> str:
+    """A RegistrerDaekning envelope for ``claim``; wrk replaces each {{uuid}} with a fresh coverage id."""
     return (
         '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
         f'<r:RegistrerDaekningRequest xmlns:r="{NS}" xmlns:d="{D}">'
@@ -80,66 +83,71 @@ def envelope(claim: str) -> bytes:
         f"<ic:UserSystemUUID>{DEBTOR_SYSTEM}</ic:UserSystemUUID>"
         "<ic:UserUUID>00000000-0000-4000-8000-000000000001</ic:UserUUID>"
         f"<ic:ServiceUUID>{SERVICE_UUID}</ic:ServiceUUID></ic:InvocationContext>"
-        f"<r:Daekning><d:DaekningUUID>{uuid.uuid4()}</d:DaekningUUID><d:FordringUUID>{claim}</d:FordringUUID>"
+        "<r:Daekning><d:DaekningUUID>{{uuid}}</d:DaekningUUID>"
+        f"<d:FordringUUID>{claim}</d:FordringUUID>"
         "<d:Beloeb>0.01</d:Beloeb><d:Dato>2025-03-01</d:Dato></r:Daekning>"
         "</r:RegistrerDaekningRequest></soap:Body></soap:Envelope>"
-    ).encode()
-
-
-async def client(base: str, claim: str, until: float, latencies: list[float], errors: list[str]) -> None:
-    headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{NS}RegistrerDaekning"'}
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-        while time.perf_counter() < until:
-            body = envelope(claim)
-            t = time.perf_counter()
-            r = await http.post(PATH, content=body, headers=headers)
-            latencies.append((time.perf_counter() - t) * 1000)
-            if r.status_code != 200 or b"ACCEPTERET" not in r.content:
-                errors.append(r.text[:300])
-
-
-async def run(base: str, clients: int, duration: float) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-        claims = []
-        for i in range(clients):
-            r = await http.post(
-                "/api/ky/accounts",
-                json={
-                    "municipality": CVR,
-                    "debitor": {"cpr": f"{1000000000 + i}"},
-                    "claims": [{"amount": "1000000.00"}],
-                    "send": False,
-                },
-            )
-            r.raise_for_status()
-            claims.append(r.json()["account"]["claims"][0]["uuid"])
-    warm: list[float] = []
-    await asyncio.gather(*(client(base, c, time.perf_counter() + 1, warm, []) for c in claims))
-    latencies: list[float] = []
-    errors: list[str] = []
-    t0 = time.perf_counter()
-    await asyncio.gather(*(client(base, c, t0 + duration, latencies, errors) for c in claims))
-    elapsed = time.perf_counter() - t0
-    q = statistics.quantiles(latencies, n=100)
-    print(
-        f"coverage calls into KY: clients={clients} requests={len(latencies)} rps={len(latencies) / elapsed:.0f} "
-        f"p50_ms={q[49]:.2f} p99_ms={q[98]:.2f} errors={len(errors)}"
     )
-    if errors:
-        print("first error:", errors[0])
-    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
-        booked = 0
-        for c in claims:
-            booked += round(float((await http.get(f"/api/ky/claims/{c}")).json()["covered"]) * 100)
-    print(f"coverages booked in KY's ledger: {booked} (expected {len(latencies) + len(warm)})")
+
+
+def create_claim(base: str) -> str:
+    """One claim of 10,000,000.00 kr. (every request of the run covers 0.01 kr. of it)."""
+    r = httpx.post(
+        base + "/api/ky/accounts",
+        json={
+            "municipality": CVR,
+            "debitor": {"cpr": "1000000000"},
+            "claims": [{"amount": "10000000.00"}],
+            "send": False,
+        },
+        timeout=30,
+    )
+    r.raise_for_status()
+    return r.json()["account"]["claims"][0]["uuid"]
+
+
+def wrk(url: str, body_file: Path, duration: int, conns: int) -> dict[str, float]:
+    env = os.environ | {"BODY_FILE": str(body_file), "SOAP_ACTION": f'"{NS}RegistrerDaekning"'}
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{conns}", f"-d{duration}s", "--latency", "-s", str(HERE / "wrk_post.lua"), url],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    m = re.search(r"WRKSTATS (.*)", out)
+    if m is None:
+        sys.exit("wrk printed no figures:\n" + out)
+    return {k: float(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def counts(base: str, claim: str) -> tuple[int, int]:
+    """(coverages booked on the claim, exchanges recorded)."""
+    booked = round(float(httpx.get(f"{base}/api/ky/claims/{claim}", timeout=60).json()["covered"]) * 100)
+    recorded = httpx.post(f"{base}/api/verify", json={"count": 0}, timeout=60).json()["found"]
+    return booked, recorded
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--duration", type=float, default=10)
-    ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--conns", type=int, default=20)
     ap.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    ap.add_argument(
+        "--serve",
+        action="store_true",
+        help="only start the simulator, create the claim and print the anchors.sh command; Ctrl-C stops",
+    )
     args = ap.parse_args()
+    if not args.serve and not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install -y wrk")
     work = Path(tempfile.mkdtemp(prefix="ky-bench-"))
     write_routes(work / "routes")
     (work / "messages").mkdir()
@@ -165,7 +173,29 @@ def main() -> None:
             if time.time() > deadline or sim.poll() is not None:
                 sys.exit("the simulator did not start")
             time.sleep(0.1)
-        asyncio.run(run(base, args.clients, args.duration))
+        claim = create_claim(base)
+        body = work / "coverage.xml"
+        body.write_text(envelope(claim))
+        url = base + PATH
+        if args.serve:
+            print(
+                f"OURS_BODY={body} OURS_ACTION='\"{NS}RegistrerDaekning\"' "
+                f"bash ../shared/bench/anchors.sh ours={url} ours_pid={sim.pid}",
+                flush=True,
+            )
+            sim.wait()
+            return
+        wrk(url, body, 2, args.conns)  # warm-up
+        r = wrk(url, body, args.duration, args.conns)
+        booked, recorded = counts(base, claim)
+        print(
+            f"coverage calls into KY: conns={args.conns} rps={r['rps']:.0f} p50_ms={r['p50_ms']:.2f} "
+            f"p99_ms={r['p99_ms']:.2f} requests={r['requests']:.0f} non2xx={r['non2xx']:.0f} "
+            f"sock_err={r['sock_err']:.0f} rss_mb={rss_mb(sim.pid):.0f}"
+        )
+        print(f"coverages booked in KY's ledger: {booked}; exchanges recorded: {recorded} (warm-up included)")
+    except KeyboardInterrupt:
+        pass
     finally:
         sim.terminate()
         sim.wait(30)

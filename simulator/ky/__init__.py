@@ -26,6 +26,8 @@ class KyComponent:
 
     async def stop(self, rt: Runtime) -> None:
         rt.handlers.pop("ky", None)
+        if "ky" in rt.state:
+            await rt.state["ky"].bookings.stop()
 
     async def health(self, rt: Runtime) -> dict[str, Any]:
         return {"ok": "ky" in rt.state and "ky" in rt.handlers}

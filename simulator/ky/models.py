@@ -62,6 +62,8 @@ class KyClaim(Base):
     municipality: Mapped[str] = mapped_column(String(8), nullable=False)
     fordringstype: Mapped[str] = mapped_column(String(36), nullable=False)
     amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    movements: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
+    """Running sum of the postings' effects (outstanding = amount + movements), kept with every posting."""
     state: Mapped[str] = mapped_column(String(32), nullable=False)
     period_from: Mapped[date | None] = mapped_column(Date)
     period_to: Mapped[date | None] = mapped_column(Date)

@@ -89,6 +89,35 @@ async def test_a_repeated_coverage_counts_once_even_when_concurrent(sim_factory,
         view = (await sim.client.get(f"/api/ky/claims/{claim}")).json()
         assert (view["covered"], view["outstanding"]) == ("90.00", "10.00")
         assert sum(p["uuid"] == cid for p in view["postings"]) == 1
+        assert view["balance_consistent"]
+
+
+async def test_concurrent_bookings_on_several_claims_and_a_subclaim_each_get_their_own_answer(
+    sim_factory, backend
+) -> None:
+    """Concurrent calls are booked together (one transaction per batch); each still gets the answer it
+    would get alone, in arrival order, and the running balance agrees with the postings."""
+    async with sim_factory(backend=backend, components=COMPONENTS) as sim:
+        acc = await _account(sim, amounts=("10.00", "5.00"))
+        big, small = acc["claims"][0], acc["claims"][1]
+        sub = big["subclaims"][0]
+        same_id = str(uuid.uuid4())
+        bodies = [coverage(big["uuid"], "1.00") for _ in range(12)]  # 10.00 outstanding: 10 fit, 2 refused
+        bodies += [coverage(small["uuid"], "2.00") for _ in range(3)]  # 5.00: 2 fit, 1 refused
+        bodies += [coverage(small["uuid"], "0.50", item_id=same_id)] * 2  # a repeat in the same batch
+        bodies.append(coverage(big["uuid"], "1.00", subclaim=str(uuid.uuid4())))  # not a sub-claim of it
+        results = await asyncio.gather(*(_post(sim, b) for b in bodies))
+        codes = [r[2][0] if r[0] == "AFVIST" else r[0] for r in results]
+        assert codes.count("KY-DA-003") == 1 and codes.count("KY-DA-004") == 3
+        assert codes.count("ACCEPTERET") == 10 + 2 + 2
+        assert sum("already registered" in (r[1] or "") for r in results) == 1
+        assert (await _post(sim, coverage(small["uuid"], "0.60", item_id=same_id)))[2] == ["KY-DA-006"]
+        big_view = (await sim.client.get(f"/api/ky/claims/{big['uuid']}")).json()
+        small_view = (await sim.client.get(f"/api/ky/claims/{small['uuid']}")).json()
+        assert (big_view["covered"], big_view["outstanding"]) == ("10.00", "0.00")
+        assert (small_view["covered"], small_view["outstanding"]) == ("4.50", "0.50")
+        assert big_view["balance_consistent"] and small_view["balance_consistent"]
+        assert (await _post(sim, coverage(big["uuid"], "0.01", subclaim=sub["uuid"])))[2] == ["KY-DA-004"]
 
 
 async def test_beskedfordeler_hooks_are_idempotent_and_visible(sim_factory, backend) -> None:
