@@ -99,7 +99,8 @@ async def test_concurrent_bookings_on_several_claims_and_a_subclaim_each_get_the
     would get alone, in arrival order, and the running balance agrees with the postings."""
     async with sim_factory(backend=backend, components=COMPONENTS) as sim:
         acc = await _account(sim, amounts=("10.00", "5.00"))
-        big, small = acc["claims"][0], acc["claims"][1]
+        by_amount = {c["amount"]: c for c in acc["claims"]}
+        big, small = by_amount["10.00"], by_amount["5.00"]
         sub = big["subclaims"][0]
         same_id = str(uuid.uuid4())
         bodies = [coverage(big["uuid"], "1.00") for _ in range(12)]  # 10.00 outstanding: 10 fit, 2 refused
