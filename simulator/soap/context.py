@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from lxml import etree
 
@@ -34,7 +35,7 @@ class InvocationContext:
     accounting_info: str | None = None
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ def _text(el: etree._Element) -> str:
     return (el.text or "").strip()
 
 
+@functools.cache
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower().replace("u_u_i_d", "uuid")
 

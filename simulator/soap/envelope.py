@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 
 from lxml import etree
@@ -22,8 +23,15 @@ _PARSER_OPTIONS = dict(
 _DECL_ENCODING = re.compile(rb"^\s*<\?xml[^>]*encoding\s*=\s*['\"]([A-Za-z0-9._-]+)['\"]")
 
 
+_PARSERS = threading.local()
+
+
 def _parser() -> etree.XMLParser:
-    return etree.XMLParser(**_PARSER_OPTIONS)
+    """The hardened parser, one per thread (an lxml parser may not be shared between threads)."""
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = etree.XMLParser(**_PARSER_OPTIONS)
+    return parser
 
 
 def parse_xml(data: bytes, *, max_bytes: int | None = None) -> etree._Element:
