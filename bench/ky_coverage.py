@@ -160,7 +160,7 @@ def main() -> None:
         "SIMULATOR_COMPONENTS": '["ky"]',
         "SIMULATOR_LOG_LEVEL": "warning",
     }
-    sim = subprocess.Popen([VENV_BIN / "simulator", "run"], env=env, stdout=subprocess.DEVNULL)
+    sim = subprocess.Popen([VENV_BIN / "simulator", "run"], env=env, stdout=None if os.environ.get("BENCH_SIM_OUT") else subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 30

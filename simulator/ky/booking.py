@@ -127,73 +127,76 @@ class Bookings:
                     r.done.set_result(outcome)
 
     async def _book_batch(self, batch: list[_Request]) -> list[Any]:
+        return await self.db.transaction(lambda conn: self._book_batch_in(conn, batch))
+
+    def _book_batch_in(self, s, batch: list[_Request]) -> list[Any]:
+        """Check and book a batch on one connection, inside its transaction (synchronous: on SQLite the
+        whole batch runs in one worker-thread hop, see Database.transaction)."""
         claim_ids = sorted({r.item["claim_uuid"] for r in batch})
         keys = {(r.kind, r.item["uuid"]) for r in batch}
         outcomes: list[Any] = []
         rows: list[dict[str, Any]] = []
-        async with self.db.engine.begin() as s:  # Core on a connection: no ORM work on the hot path
-            stmt = (
-                select(_C.uuid, _C.municipality, _C.amount, _C.movements, _C.state)
-                .where(_C.uuid.in_(claim_ids))
-                .order_by(_C.uuid)  # locked in one order by every process: no deadlock
+        # Core on the transaction's connection: no ORM work on the hot path
+        stmt = (
+            select(_C.uuid, _C.municipality, _C.amount, _C.movements, _C.state)
+            .where(_C.uuid.in_(claim_ids))
+            .order_by(_C.uuid)  # locked in one order by every process: no deadlock
+        )
+        if self.db.dialect == "postgresql":
+            stmt = stmt.with_for_update()
+        claims = {u: _Claim(m, a, mv, st) for u, m, a, mv, st in s.execute(stmt).all()}
+        booked = {
+            (p.kind, p.posting_uuid): p
+            for p in s.execute(
+                select(_P.kind, _P.posting_uuid, _P.claim_uuid, _P.amount, _P.subclaim_uuid).where(
+                    tuple_(_P.kind, _P.posting_uuid).in_(list(keys))
+                )
+            ).all()
+        }
+        subclaims: dict[str, list[int | str]] = {}  # uuid -> [claim_uuid, outstanding]
+        now = datetime.now(UTC)
+        for r in batch:
+            try:
+                outcomes.append(self._check(s, r, claims, booked, subclaims))
+            except Refusal as e:
+                outcomes.append(e)
+                continue
+            if isinstance(outcomes[-1], x.Kvittering):
+                continue
+            item = r.item
+            claim = claims[item["claim_uuid"]]
+            effect = EFFECT[r.kind] * item["amount"]
+            claim.delta += effect
+            if item.get("subclaim_uuid"):
+                subclaims[item["subclaim_uuid"]][1] += effect
+            booked[(r.kind, item["uuid"])] = _Booked(r.kind, item)
+            rows.append(
+                {
+                    "posting_uuid": item["uuid"],
+                    "kind": r.kind,
+                    "municipality": r.municipality,
+                    "claim_uuid": item["claim_uuid"],
+                    "subclaim_uuid": item.get("subclaim_uuid"),
+                    "payment_uuid": item.get("payment_uuid"),
+                    "amount": item["amount"],
+                    "on_date": item["date"],
+                    "reason": item.get("reason"),
+                    "exchange_id": r.exchange_id,
+                    "created_at": now,
+                }
             )
-            if self.db.dialect == "postgresql":
-                stmt = stmt.with_for_update()
-            claims = {u: _Claim(m, a, mv, st) for u, m, a, mv, st in (await s.execute(stmt)).all()}
-            booked = {
-                (p.kind, p.posting_uuid): p
-                for p in (
-                    await s.execute(
-                        select(_P.kind, _P.posting_uuid, _P.claim_uuid, _P.amount, _P.subclaim_uuid).where(
-                            tuple_(_P.kind, _P.posting_uuid).in_(list(keys))
-                        )
-                    )
-                ).all()
-            }
-            subclaims: dict[str, list[int | str]] = {}  # uuid -> [claim_uuid, outstanding]
-            now = datetime.now(UTC)
-            for r in batch:
-                try:
-                    outcomes.append(await self._check(s, r, claims, booked, subclaims))
-                except Refusal as e:
-                    outcomes.append(e)
-                    continue
-                if isinstance(outcomes[-1], x.Kvittering):
-                    continue
-                item = r.item
-                claim = claims[item["claim_uuid"]]
-                effect = EFFECT[r.kind] * item["amount"]
-                claim.delta += effect
-                if item.get("subclaim_uuid"):
-                    subclaims[item["subclaim_uuid"]][1] += effect
-                booked[(r.kind, item["uuid"])] = _Booked(r.kind, item)
-                rows.append(
-                    {
-                        "posting_uuid": item["uuid"],
-                        "kind": r.kind,
-                        "municipality": r.municipality,
-                        "claim_uuid": item["claim_uuid"],
-                        "subclaim_uuid": item.get("subclaim_uuid"),
-                        "payment_uuid": item.get("payment_uuid"),
-                        "amount": item["amount"],
-                        "on_date": item["date"],
-                        "reason": item.get("reason"),
-                        "exchange_id": r.exchange_id,
-                        "created_at": now,
-                    }
-                )
-            if rows:
-                await s.execute(insert(KyPosting.__table__), rows)
-                moved = [{"u": u, "d": c.delta} for u, c in claims.items() if c.delta]
-                await s.execute(
-                    update(KyClaim.__table__)
-                    .where(_C.uuid == bindparam("u"))
-                    .values(movements=_C.movements + bindparam("d")),
-                    moved,
-                )
+        if rows:
+            s.execute(insert(KyPosting.__table__), rows)
+            moved = [{"u": u, "d": c.delta} for u, c in claims.items() if c.delta]
+            s.execute(
+                update(KyClaim.__table__)
+                .where(_C.uuid == bindparam("u"))
+                .values(movements=_C.movements + bindparam("d")),
+                moved,
+            )
         return outcomes
 
-    async def _check(self, s, r: _Request, claims: dict[str, _Claim], booked, subclaims) -> Any:
+    def _check(self, s, r: _Request, claims: dict[str, _Claim], booked, subclaims) -> Any:
         """The outstanding amount before this posting, a repeat's receipt, or Refusal."""
         item = r.item
         claim_uuid = item["claim_uuid"]
@@ -211,15 +214,13 @@ class Bookings:
         if item.get("subclaim_uuid"):
             sub = subclaims.get(item["subclaim_uuid"])
             if sub is None:
-                sc = (
-                    await s.execute(
-                        select(KySubClaim.claim_uuid, KySubClaim.amount).where(KySubClaim.uuid == item["subclaim_uuid"])
-                    )
+                sc = s.execute(
+                    select(KySubClaim.claim_uuid, KySubClaim.amount).where(KySubClaim.uuid == item["subclaim_uuid"])
                 ).first()
                 if sc is not None:
                     sub = subclaims[item["subclaim_uuid"]] = [
                         sc.claim_uuid,
-                        sc.amount + await movements_of(s, item["subclaim_uuid"]),
+                        sc.amount + movements_of(s, item["subclaim_uuid"]),
                     ]
             if sub is None or sub[0] != claim_uuid:
                 raise Refusal(
@@ -276,14 +277,10 @@ class _Booked:
         return self.item.get("subclaim_uuid")
 
 
-async def movements_of(s, subclaim_uuid: str) -> int:
+def movements_of(s, subclaim_uuid: str) -> int:
     """Sum of the balance effects of the postings on a sub-claim (negative: reduces outstanding)."""
-    rows = (
-        await s.execute(
-            select(KyPosting.kind, func.sum(KyPosting.amount))
-            .where(KyPosting.subclaim_uuid == subclaim_uuid)
-            .group_by(KyPosting.kind)
-        )
+    rows = s.execute(
+        select(_P.kind, func.sum(_P.amount)).where(_P.subclaim_uuid == subclaim_uuid).group_by(_P.kind)
     ).all()
     return sum(EFFECT.get(kind, 0) * int(total or 0) for kind, total in rows)
 

@@ -11,6 +11,7 @@ newest `retention` rows.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -119,11 +120,11 @@ class Recorder:
         delay = 0.1
         while True:
             try:
-                async with self.db.engine.begin() as s:  # Core, not the ORM: the hot path's cheapest insert
-                    await s.execute(insert(self.table.__table__), batch)
-                    self._since_prune += len(batch)
-                    if self.retention and self._since_prune >= max(self.batch_size, self.retention // 20):
-                        await self._prune(s)
+                prune = bool(self.retention) and self._since_prune + len(batch) >= max(
+                    self.batch_size, self.retention // 20
+                )
+                await self.db.transaction(functools.partial(self._write_in, batch=batch, prune=prune))
+                self._since_prune = 0 if prune else self._since_prune + len(batch)
                 self.last_error = None
                 return
             except Exception as e:  # noqa: BLE001 - keep the batch and retry: nothing is dropped
@@ -132,8 +133,11 @@ class Recorder:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def _prune(self, s) -> None:
-        self._since_prune = 0
-        newest = await s.scalar(select(func.max(self.table.seq)))
-        if newest is not None and newest > self.retention:
-            await s.execute(delete(self.table).where(self.table.seq <= newest - self.retention))
+    def _write_in(self, conn, *, batch: list[dict[str, Any]], prune: bool) -> None:
+        """Insert a batch (Core, not the ORM: the cheapest insert) and, now and then, apply retention."""
+        table = self.table.__table__
+        conn.execute(insert(table), batch)
+        if prune:
+            newest = conn.scalar(select(func.max(table.c.seq)))
+            if newest is not None and newest > self.retention:
+                conn.execute(delete(table).where(table.c.seq <= newest - self.retention))
