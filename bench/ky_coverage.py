@@ -2,7 +2,7 @@
 simulator (agreement check, route to builtin:ky, ledger checks and booking, recording), each with a
 new coverage id, all on the same claim. Prints requests/s, p50/p99, RSS and what was booked and recorded.
 
-`.venv/bin/python bench/ky_coverage.py [--duration 10] [--conns 20] [--database-url …] [--serve]`
+`.venv/bin/python bench/ky_coverage.py [--duration 10] [--conns 20] [--database-url …] [--until-recorded N] [--serve]`
 
 `--serve` starts the simulator the same way and prints the `../shared/bench/anchors.sh` command that puts it
 in a round with WireMock, Mockoon and the raw FastAPI ceiling.
@@ -121,9 +121,9 @@ def wrk(url: str, body_file: Path, duration: int, conns: int) -> dict[str, float
     return {k: float(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -140,6 +140,13 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--conns", type=int, default=20)
     ap.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    ap.add_argument(
+        "--until-recorded",
+        type=int,
+        default=0,
+        metavar="N",
+        help="keep the load on (rounds of --duration) until N exchanges are recorded, printing RSS each round",
+    )
     ap.add_argument(
         "--serve",
         action="store_true",
@@ -160,7 +167,7 @@ def main() -> None:
         "SIMULATOR_COMPONENTS": '["ky"]',
         "SIMULATOR_LOG_LEVEL": "warning",
     }
-    sim = subprocess.Popen([VENV_BIN / "simulator", "run"], env=env, stdout=None if os.environ.get("BENCH_SIM_OUT") else subprocess.DEVNULL)
+    sim = subprocess.Popen([VENV_BIN / "simulator", "run"], env=env, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 30
@@ -188,6 +195,14 @@ def main() -> None:
         wrk(url, body, 2, args.conns)  # warm-up
         r = wrk(url, body, args.duration, args.conns)
         booked, recorded = counts(base, claim)
+        while recorded < args.until_recorded:
+            w = wrk(url, body, args.duration, args.conns)
+            booked, recorded = counts(base, claim)
+            print(
+                f"  round: rps={w['rps']:.0f} p99_ms={w['p99_ms']:.2f} recorded={recorded} "
+                f"rss_mb={rss_mb(sim.pid):.0f} peak_rss_mb={rss_mb(sim.pid, 'VmHWM'):.0f}",
+                flush=True,
+            )
         print(
             f"coverage calls into KY: conns={args.conns} rps={r['rps']:.0f} p50_ms={r['p50_ms']:.2f} "
             f"p99_ms={r['p99_ms']:.2f} requests={r['requests']:.0f} non2xx={r['non2xx']:.0f} "

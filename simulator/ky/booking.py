@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, tuple_, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from simulator.ky import xml as x
@@ -145,14 +145,15 @@ class Bookings:
         if self.db.dialect == "postgresql":
             stmt = stmt.with_for_update()
         claims = {u: _Claim(m, a, mv, st) for u, m, a, mv, st in s.execute(stmt).all()}
-        booked = {
-            (p.kind, p.posting_uuid): p
+        booked = {}
+        for kind in sorted({k for k, _ in keys}):  # kind = … AND posting_uuid IN (…): the unique index serves it
+            ids = [u for k, u in keys if k == kind]
             for p in s.execute(
                 select(_P.kind, _P.posting_uuid, _P.claim_uuid, _P.amount, _P.subclaim_uuid).where(
-                    tuple_(_P.kind, _P.posting_uuid).in_(list(keys))
+                    _P.kind == kind, _P.posting_uuid.in_(ids)
                 )
-            ).all()
-        }
+            ).all():
+                booked[(p.kind, p.posting_uuid)] = p
         subclaims: dict[str, list[int | str]] = {}  # uuid -> [claim_uuid, outstanding]
         now = datetime.now(UTC)
         for r in batch:

@@ -52,6 +52,8 @@ if TYPE_CHECKING:
 DEMO_FORDRINGSTYPE = "5b3c1f0e-6a7d-4e2b-9c1a-0d2e3f4a5b6c"
 """Fordringstype used when a claim names none (a Klasse UUID of KY's debtor sortiment in real life)."""
 KY_USER_UUID = "00000000-0000-4000-8000-00000000c0de"
+CLAIM_VIEW_POSTINGS = 200
+"""A claim's view lists its newest postings only (its totals cover all of them)."""
 
 
 class KyError(Exception):
@@ -671,11 +673,23 @@ class KyLedger:
             subs = (
                 await s.scalars(select(KySubClaim).where(KySubClaim.claim_uuid == claim_uuid).order_by(KySubClaim.uuid))
             ).all()
-            postings = (
-                await s.scalars(select(KyPosting).where(KyPosting.claim_uuid == claim_uuid).order_by(KyPosting.id))
+            sums = (
+                await s.execute(
+                    select(KyPosting.kind, func.sum(KyPosting.amount), func.count())
+                    .where(KyPosting.claim_uuid == claim_uuid)
+                    .group_by(KyPosting.kind)
+                )
             ).all()
-        totals = {k: sum(p.amount for p in postings if p.kind == k) for k in EFFECT}
-        outstanding = c.amount + sum(EFFECT[p.kind] * p.amount for p in postings)
+            newest = (
+                await s.scalars(
+                    select(KyPosting)
+                    .where(KyPosting.claim_uuid == claim_uuid)
+                    .order_by(KyPosting.id.desc())
+                    .limit(CLAIM_VIEW_POSTINGS)
+                )
+            ).all()
+        totals = dict.fromkeys(EFFECT, 0) | {kind: int(total or 0) for kind, total, _ in sums}
+        outstanding = c.amount + sum(EFFECT.get(kind, 0) * total for kind, total in totals.items())
         return {
             "uuid": c.uuid,
             "account_uuid": c.account_uuid,
@@ -707,7 +721,8 @@ class KyLedger:
             "outstanding_oere": outstanding,
             # the running balance booked with each posting agrees with the sum of the postings
             "balance_consistent": c.amount + c.movements == outstanding,
-            "postings": [_posting(p) for p in postings],
+            "postings_count": sum(n for _, _, n in sums),
+            "postings": [_posting(p) for p in reversed(newest)],  # the newest CLAIM_VIEW_POSTINGS, oldest first
         }
 
     async def postings(
