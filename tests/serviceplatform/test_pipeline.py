@@ -178,6 +178,24 @@ async def test_oversized_body_is_refused_unparsed_and_recorded_with_its_head(sim
         assert "200" in rec["reason"] and len(rec["request_body"]) < 100_000
 
 
+def test_a_50_mb_body_over_http_is_refused_recorded_and_the_server_stays_healthy(live_ping):
+    """A 50 MB upload against the default 10 MB limit: SP-102 without parsing, the exchange recorded with
+    the body's head only, and the next call still served."""
+    import httpx
+
+    head = envelope()
+    body = head[: head.index(b"hej")] + b"x" * (50 * 1024 * 1024) + head[head.index(b"hej") :]
+    with httpx.Client(base_url=live_ping.url, timeout=60) as http:
+        r = http.post(PATH, content=body, headers={"Content-Type": "text/xml"})
+        assert r.status_code == 500
+        assert etree.fromstring(r.content).findtext(f".//{{{SPF}}}ErrorCode") == "SP-102"
+        rec = http.get(f"/api/exchanges/{r.headers['x-simulator-exchange-id']}").json()
+        assert rec["fault_code"] == "SP-102" and str(len(body)) in rec["reason"]
+        assert "<soap:Envelope" in rec["request_body"][:200] and len(rec["request_body"]) < 300 * 1024
+        assert http.get("/healthz").json()["ok"] is True
+        assert http.post(PATH, content=envelope()).status_code == 200
+
+
 async def test_misplaced_or_duplicated_context_is_refused(sim_factory, ping_routes):
     async with sim_factory(routes_dir=ping_routes) as sim:
         body = envelope()
