@@ -145,6 +145,21 @@ class Outcomes:
     refused: dict[str, str] = field(default_factory=dict)
     unanswered: set[str] = field(default_factory=set)
     other: list[str] = field(default_factory=list)  # answered, but not a receipt (e.g. a SOAP fault)
+    _waiters: list[tuple[int, asyncio.Event]] = field(default_factory=list)
+
+    def when_accepted(self, n: int) -> asyncio.Event:
+        """An event set once n coverages in all have been accepted."""
+        event = asyncio.Event()
+        self._waiters.append((n, event))
+        self.accept(None, None)
+        return event
+
+    def accept(self, cid: str | None, exchange_id: str | None) -> None:
+        if cid is not None:
+            self.accepted[cid] = exchange_id
+        for n, event in self._waiters:
+            if len(self.accepted) >= n:
+                event.set()
 
     @property
     def answered(self) -> int:
@@ -159,10 +174,9 @@ async def coverage_load(
     stop: asyncio.Event,
     out: Outcomes,
     amount: str = "0.01",
-    reached: tuple[int, asyncio.Event] | None = None,
 ) -> None:
     """`clients` concurrent callers, spread over `urls`, each posting fresh coverages until `stop` is set
-    or their server stops answering; `reached=(n, event)` sets the event once n coverages were accepted."""
+    or their server stops answering (`out.when_accepted(n)` tells when n were accepted)."""
 
     async def caller(i: int) -> None:
         async with httpx.AsyncClient(base_url=urls[i % len(urls)], timeout=20) as http:
@@ -180,9 +194,7 @@ async def coverage_load(
                 if r.status_code == 200:
                     status, _, codes = kvittering(r.content)
                     if status == "ACCEPTERET":
-                        out.accepted[cid] = r.headers["x-simulator-exchange-id"]
-                        if reached and len(out.accepted) >= reached[0]:
-                            reached[1].set()
+                        out.accept(cid, r.headers["x-simulator-exchange-id"])
                     else:
                         out.refused[cid] = codes[0] if codes else status
                 else:

@@ -19,10 +19,9 @@ async def test_sigkill_under_load_loses_no_answered_coverage_and_books_none_twic
     sim = sim_process(database_url=database_url)
     claim = create_claim(sim.url)
 
-    out, stop, reached = Outcomes(), asyncio.Event(), asyncio.Event()
-    load = asyncio.create_task(
-        coverage_load([sim.url], claim, clients=20, stop=stop, out=out, reached=(ACCEPTED_BEFORE_KILL, reached))
-    )
+    out, stop = Outcomes(), asyncio.Event()
+    reached = out.when_accepted(ACCEPTED_BEFORE_KILL)
+    load = asyncio.create_task(coverage_load([sim.url], claim, clients=20, stop=stop, out=out))
     await asyncio.wait_for(reached.wait(), 60)
     sim.kill()  # mid-stream: 20 callers have calls in flight
     await asyncio.wait_for(load, 60)  # every caller ends on a broken connection
