@@ -596,16 +596,23 @@ class Beskedfordeler:
                 delay = min(delay * 2, 5.0)
 
     async def _relay_once(self, limit: int = 1000) -> int:
-        async with self.rt.db.session() as s:
-            rows = (
-                await s.execute(
-                    select(BfLevering, BfBesked.body, BfBesked.received_at, BfBesked.system, BfBesked.transaktions_id)
-                    .join(BfBesked, BfBesked.besked_id == BfLevering.besked_id)
-                    .where(BfLevering.state == "pending")
-                    .order_by(BfLevering.seq)
-                    .limit(limit)
-                )
-            ).all()
+        """Publish pending copies and mark them queued, in one transaction that holds the rows: on
+        PostgreSQL they are locked (`FOR UPDATE SKIP LOCKED`), so processes sharing the database never
+        publish the same copy twice."""
+        async with self.rt.db.session() as s, s.begin():
+            return await self._relay_in(s, limit)
+
+    async def _relay_in(self, s, limit: int) -> int:
+        stmt = (
+            select(BfLevering, BfBesked.body, BfBesked.received_at, BfBesked.system, BfBesked.transaktions_id)
+            .join(BfBesked, BfBesked.besked_id == BfLevering.besked_id)
+            .where(BfLevering.state == "pending")
+            .order_by(BfLevering.seq)
+            .limit(limit)
+        )
+        if self.rt.db.dialect == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True, of=BfLevering)
+        rows = (await s.execute(stmt)).all()
         if not rows:
             self._reconcile = False
             return 0
@@ -632,13 +639,12 @@ class Beskedfordeler:
             self._reconcile = True
             raise
         done += [seqs[(d, bid)] for d, items in by_dueslag.items() for bid, _ in items]
-        async with self.rt.db.session() as s, s.begin():
-            for i in range(0, len(done), 500):
-                await s.execute(
-                    update(BfLevering)
-                    .where(BfLevering.seq.in_(done[i : i + 500]), BfLevering.state == "pending")
-                    .values(state="queued", updated_at=datetime.now(UTC))
-                )
+        for i in range(0, len(done), 500):
+            await s.execute(
+                update(BfLevering)
+                .where(BfLevering.seq.in_(done[i : i + 500]), BfLevering.state == "pending")
+                .values(state="queued", updated_at=datetime.now(UTC))
+            )
         return len(rows)
 
     async def settle(self, dueslag: str, besked_id: str, state: str, *, attempts: int | None = None) -> None:

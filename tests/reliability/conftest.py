@@ -174,13 +174,17 @@ async def coverage_load(
     stop: asyncio.Event,
     out: Outcomes,
     amount: str = "0.01",
+    per_client: int | None = None,
 ) -> None:
-    """`clients` concurrent callers, spread over `urls`, each posting fresh coverages until `stop` is set
-    or their server stops answering (`out.when_accepted(n)` tells when n were accepted)."""
+    """`clients` concurrent callers, spread over `urls`, each posting fresh coverages until `stop` is set,
+    `per_client` calls are made, or their server stops answering (`out.when_accepted(n)` tells when n were
+    accepted)."""
 
     async def caller(i: int) -> None:
         async with httpx.AsyncClient(base_url=urls[i % len(urls)], timeout=20) as http:
-            while not stop.is_set():
+            made = 0
+            while not stop.is_set() and (per_client is None or made < per_client):
+                made += 1
                 cid = str(uuid.uuid4())
                 try:
                     r = await http.post(
