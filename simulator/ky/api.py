@@ -3,12 +3,13 @@ liabilities, pay, query the debtor system, and read KY's ledger."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from simulator.ky.contracts import FORDRING_TILSTANDE, OPKRAEVNINGSFORMER, ROLLER
 from simulator.ky.ledger import KyError, KyLedger
@@ -17,12 +18,25 @@ from simulator.web.deps import RuntimeDep, require_admin
 router = APIRouter(prefix="/ky", tags=["ky"], dependencies=[Depends(require_admin)])
 
 Amount = Annotated[Decimal, Field(gt=0, decimal_places=2, description="kroner, e.g. 1250.00")]
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(value: str | None) -> str | None:
+    if value is not None and _NOT_XML.search(value):
+        raise ValueError("contains characters an XML message cannot carry (control characters)")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_xml_text), Field(max_length=255)]
+"""Free text that goes into a message KY sends."""
+UuidField = Annotated[str, Field(pattern=UUID_PATTERN, description="a lower-case UUID")]
 
 
 class Party(BaseModel):
     cpr: str | None = Field(default=None, pattern=r"^[0-9]{10}$")
     cvr: str | None = Field(default=None, pattern=r"^[0-9]{8}$")
-    name: str | None = Field(default=None, max_length=255)
+    name: Text | None = None
 
     @model_validator(mode="after")
     def _one(self) -> Party:
@@ -33,22 +47,22 @@ class Party(BaseModel):
 
 class LiabilityIn(Party):
     role: Literal[ROLLER] = "JuridiskAnsvarlig"  # type: ignore[valid-type]
-    uuid: str | None = None
+    uuid: UuidField | None = None
     valid_from: date | None = None
 
 
 class SubClaimIn(BaseModel):
     amount: Amount
-    uuid: str | None = None
+    uuid: UuidField | None = None
     period_from: date | None = None
     period_to: date | None = None
-    kontering: str | None = Field(default=None, max_length=255)
+    kontering: Text | None = None
 
 
 class ClaimIn(BaseModel):
     amount: Amount
-    uuid: str | None = None
-    fordringstype: str | None = Field(default=None, description="Klasse UUID from KY's debtor sortiment")
+    uuid: UuidField | None = None
+    fordringstype: UuidField | None = Field(default=None, description="Klasse UUID from KY's debtor sortiment")
     due_date: date | None = None
     last_payment_date: date | None = None
     period_from: date | None = None
@@ -60,7 +74,7 @@ class AccountIn(BaseModel):
     municipality: str = Field(pattern=r"^[0-9]{8}$")
     debitor: Party
     claims: list[ClaimIn] = Field(min_length=1)
-    account_uuid: str | None = None
+    account_uuid: UuidField | None = None
     liabilities: list[LiabilityIn] | None = Field(default=None, description="default: the debtor as JuridiskAnsvarlig")
     opkraevningsform: Literal[OPKRAEVNINGSFORMER] | None = None  # type: ignore[valid-type]
     send: bool = Field(default=True, description="send OpretDebitorkonto to the debtor system now")
@@ -69,19 +83,25 @@ class AccountIn(BaseModel):
 class ClaimStateIn(BaseModel):
     state: Literal[FORDRING_TILSTANDE]  # type: ignore[valid-type]
     down_adjustment: Amount | None = Field(default=None, description="adjust the claim down by this amount")
-    reason: str | None = Field(default=None, max_length=255)
+    reason: Text | None = None
 
 
 class EndLiabilityIn(BaseModel):
     valid_to: date | None = Field(default=None, description="default today")
-    reason: str | None = Field(default=None, max_length=255)
+    reason: Text | None = None
 
 
 class PaymentIn(BaseModel):
     amount: Amount
-    subclaim_uuid: str | None = None
+    subclaim_uuid: UuidField | None = None
     value_date: date | None = None
-    payment_uuid: str | None = None
+    payment_uuid: UuidField | None = None
+
+
+Municipality = Annotated[str, Query(pattern=r"^[0-9]{8}$", description="the municipality's CVR (8 digits)")]
+Cpr = Annotated[str | None, Query(pattern=r"^[0-9]{10}$", description="10 digits")]
+Cvr = Annotated[str | None, Query(pattern=r"^[0-9]{8}$", description="8 digits")]
+Uuid = Annotated[str | None, Query(pattern=UUID_PATTERN)]
 
 
 def ledger(rt: RuntimeDep) -> KyLedger:
@@ -134,7 +154,7 @@ async def send_account(ky: LedgerDep, account_uuid: str) -> dict[str, Any]:
 
 
 @router.get("/accounts/{account_uuid}/remote")
-async def remote_account(ky: LedgerDep, account_uuid: str, municipality: str | None = None) -> dict[str, Any]:
+async def remote_account(ky: LedgerDep, account_uuid: str, municipality: Cvr = None) -> dict[str, Any]:
     """LaesDebitorkonto: the account as the debtor system sees it (SF1590_B_02)."""
     return await _run(ky.read_remote_account(account_uuid, municipality))
 
@@ -172,16 +192,14 @@ async def end_liability(ky: LedgerDep, liability_uuid: str, body: EndLiabilityIn
 
 
 @router.get("/query/accounts")
-async def search_remote(
-    ky: LedgerDep, municipality: str, cpr: str | None = None, cvr: str | None = None
-) -> dict[str, Any]:
+async def search_remote(ky: LedgerDep, municipality: Municipality, cpr: Cpr = None, cvr: Cvr = None) -> dict[str, Any]:
     """SoegDebitorkonto: ask the debtor system for the accounts of a CPR/CVR."""
     return await _run(ky.search_accounts(municipality, cpr=cpr, cvr=cvr))
 
 
 @router.get("/query/open-subclaims")
 async def open_subclaims(
-    ky: LedgerDep, municipality: str, account_uuid: str | None = None, cpr: str | None = None, cvr: str | None = None
+    ky: LedgerDep, municipality: Municipality, account_uuid: Uuid = None, cpr: Cpr = None, cvr: Cvr = None
 ) -> dict[str, Any]:
     """SoegDelfordringTilIndbetaling: sub-claims open for payment, from the debtor system."""
     return await _run(ky.open_subclaims(municipality, account_uuid=account_uuid, cpr=cpr, cvr=cvr))

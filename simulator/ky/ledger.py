@@ -40,7 +40,7 @@ from simulator.ky.models import (
     KyPosting,
     KySubClaim,
 )
-from simulator.soap.context import InvocationContext, build_context_elements
+from simulator.soap.context import UUID_RE, InvocationContext, build_context_elements
 from simulator.soap.envelope import build_envelope, parse_envelope
 from simulator.soap.errors import SoapFaultError
 from simulator.soap.ns import SOAP11, SP_FAULT
@@ -471,6 +471,8 @@ class KyLedger:
 
     async def read_remote_account(self, account_uuid: str, municipality: str | None = None) -> dict[str, Any]:
         """LaesDebitorkonto: the account as the debtor system sees it."""
+        if not UUID_RE.match(account_uuid):
+            raise KyError(422, f"'{account_uuid}' is not a lower-case UUID")
         if municipality is None:
             municipality = (await self.account(account_uuid))["municipality"]
         ns = ns_of("DebitorForespoergselAfsend")
