@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,9 +20,8 @@ import time
 from pathlib import Path
 
 import httpx
+from _common import VENV_BIN, free_port, rss_mb, wrk  # bench/ is the script folder (run as a script)
 
-VENV_BIN = Path(sys.executable).parent
-HERE = Path(__file__).resolve().parent
 CVR = "11111111"
 SERVICE_UUID = "67275f52-f9a2-484e-a869-92cad1a5572c"
 DEBTOR_SYSTEM = "706e258a-41f3-4a3b-a407-216db3ead494"
@@ -32,12 +29,7 @@ AGREEMENT = "0908f8ba-4353-45cf-937a-401ce57c4501"
 NS = "http://serviceplatformen.dk/xml/wsdl/soap11/OIR/DaekningAfskrivningRegistreringAfsend/1/"
 D = "http://serviceplatformen.dk/xml/schemas/OIR/Debitor/1/"
 PATH = "/service/OIR/DaekningAfskrivningRegistreringAfsend/1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+ACTION = f'"{NS}RegistrerDaekning"'
 
 
 def write_routes(d: Path) -> None:
@@ -106,28 +98,6 @@ def create_claim(base: str) -> str:
     return r.json()["account"]["claims"][0]["uuid"]
 
 
-def wrk(url: str, body_file: Path, duration: int, conns: int) -> dict[str, float]:
-    env = os.environ | {"BODY_FILE": str(body_file), "SOAP_ACTION": f'"{NS}RegistrerDaekning"'}
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{conns}", f"-d{duration}s", "--latency", "-s", str(HERE / "wrk_post.lua"), url],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    m = re.search(r"WRKSTATS (.*)", out)
-    if m is None:
-        sys.exit("wrk printed no figures:\n" + out)
-    return {k: float(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
-
-
-def rss_mb(pid: int, field: str = "VmRSS") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def counts(base: str, claim: str) -> tuple[int, int]:
     """(coverages booked on the claim, exchanges recorded)."""
     booked = round(float(httpx.get(f"{base}/api/ky/claims/{claim}", timeout=60).json()["covered"]) * 100)
@@ -192,11 +162,11 @@ def main() -> None:
             )
             sim.wait()
             return
-        wrk(url, body, 2, args.conns)  # warm-up
-        r = wrk(url, body, args.duration, args.conns)
+        wrk(url, body, 2, args.conns, ACTION)  # warm-up
+        r = wrk(url, body, args.duration, args.conns, ACTION)
         booked, recorded = counts(base, claim)
         while recorded < args.until_recorded:
-            w = wrk(url, body, args.duration, args.conns)
+            w = wrk(url, body, args.duration, args.conns, ACTION)
             booked, recorded = counts(base, claim)
             print(
                 f"  round: rps={w['rps']:.0f} p99_ms={w['p99_ms']:.2f} recorded={recorded} "

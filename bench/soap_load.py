@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,19 +15,13 @@ import uuid
 from pathlib import Path
 
 import httpx
+from _common import HERE, VENV_BIN, free_port, rss_mb, wrk  # bench/ is the script folder (run as a script)
 
-HERE = Path(__file__).resolve().parent
-VENV_BIN = Path(sys.executable).parent
 SERVICE_UUID = "5b0e4f4e-9d3c-4d7b-8f51-0a1b2c3d4e5f"
 SYSTEM_UUID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 AGREEMENT = "1b4e28ba-2fa1-41d2-883f-0016d3cca427"
 CVR = "11111111"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+ACTION = '"Ekko"'
 
 
 def wait_http(url: str, deadline_s: float = 20) -> float:
@@ -74,26 +66,6 @@ def envelope(agreement: str) -> str:
     )
 
 
-def wrk(url: str, body_file: Path, duration: int, conns: int) -> dict[str, float]:
-    env = os.environ | {"BODY_FILE": str(body_file), "SOAP_ACTION": '"Ekko"'}
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{conns}", f"-d{duration}s", "--latency", "-s", str(HERE / "wrk_post.lua"), url],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    m = re.search(r"WRKSTATS (.*)", out)
-    return {k: float(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--duration", type=int, default=10)
@@ -136,8 +108,8 @@ def main() -> None:
         for name, agreement in (("forwarded", AGREEMENT), ("refused", str(uuid.uuid4()))):
             body = work / f"{name}.xml"
             body.write_text(envelope(agreement))
-            wrk(url, body, 2, args.conns)  # warm-up
-            r = wrk(url, body, args.duration, args.conns)
+            wrk(url, body, 2, args.conns, ACTION)  # warm-up
+            r = wrk(url, body, args.duration, args.conns, ACTION)
             print(
                 f"{name:10s} rps={r['rps']:.0f} p50_ms={r['p50_ms']:.2f} p99_ms={r['p99_ms']:.2f} "
                 f"requests={int(r['requests'])} non2xx={int(r['non2xx'])} sock_err={int(r['sock_err'])} "

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -18,13 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-VENV_BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from _common import VENV_BIN, free_port, rss_mb  # bench/ is the script folder (run as a script)
 
 
 def healthy(url: str) -> bool:
@@ -33,13 +26,6 @@ def healthy(url: str) -> bool:
             return r.status == 200
     except OSError:
         return False
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def one_start(components: str | None) -> tuple[float, float]:

@@ -1,0 +1,43 @@
+"""What the load scripts share: a free port, wrk with bench/wrk_post.lua, and a process's RSS."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wrk(url: str, body_file: Path, duration: int, conns: int, soap_action: str) -> dict[str, float]:
+    """`wrk -t2 -c<conns>` POSTing body_file (each {{uuid}} fresh per request); its WRKSTATS figures."""
+    env = os.environ | {"BODY_FILE": str(body_file), "SOAP_ACTION": soap_action}
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{conns}", f"-d{duration}s", "--latency", "-s", str(HERE / "wrk_post.lua"), url],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    m = re.search(r"WRKSTATS (.*)", out)
+    if m is None:
+        sys.exit("wrk printed no figures:\n" + out)
+    return {k: float(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """The process's resident set (VmRSS) or its peak (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
