@@ -121,7 +121,7 @@ class Recorder:
         while True:
             try:
                 prune = bool(self.retention) and self._since_prune + len(batch) >= max(
-                    self.batch_size, self.retention // 20
+                    self.batch_size, self.retention // 200
                 )
                 await self.db.transaction(functools.partial(self._write_in, batch=batch, prune=prune))
                 self._since_prune = 0 if prune else self._since_prune + len(batch)
