@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from simulator.beskedfordeler import kuvert as kv
 from simulator.beskedfordeler.broker import AfsendRequest, Broker, BrokerUnavailable, Delivery, make_broker
@@ -436,7 +437,11 @@ class Beskedfordeler:
             while len(batch) < 500 and not self._incoming.empty():
                 batch.append(self._incoming.get_nowait())
             try:
-                await self._persist(batch)
+                try:
+                    await self._persist(batch)
+                except IntegrityError:
+                    # another process stored one of these BeskedIds a moment ago: once more, and it is a repeat
+                    await self._persist(batch)
             except Exception as e:  # noqa: BLE001 - answer 50: nothing of the batch was accepted
                 log.exception("persisting %d messages failed", len(batch))
                 for p in batch:
