@@ -10,6 +10,7 @@ prove that what passes here and what we emit validates against the official sche
 from __future__ import annotations
 
 import base64
+import copy
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -368,7 +369,7 @@ def delivered_copy(original: bytes | etree._Element, lev: Leverance) -> etree._E
     and a Leverancerute (ErLeveretIHenholdTil + AntalLeveranceforsoeg) appended."""
     from simulator.soap.envelope import parse_xml
 
-    root = parse_xml(original) if isinstance(original, bytes) else etree.fromstring(etree.tostring(original))
+    root = parse_xml(original) if isinstance(original, bytes) else copy.deepcopy(original)
     f = root.find(f"{k('Beskedkuvert')}/{k('Filtreringsdata')}")
     if lev.tilladte_modtagere is not None:
         keep = set(lev.tilladte_modtagere)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import inspect
 import logging
@@ -368,7 +369,7 @@ class Beskedfordeler:
             if payload is None:
                 raise _refuse("UGYLDIG_BESKEDDATA", f"Beskeddata is empty; expected {{{bt.namespace}}}{bt.name}")
             schema = bt.xmlschema
-            if not schema.validate(etree.ElementTree(etree.fromstring(etree.tostring(payload)))):
+            if not schema.validate(payload):  # in place (lxml validates a subtree without copying it)
                 err = schema.error_log.last_error
                 raise _refuse(
                     "UGYLDIG_BESKEDDATA", f"Beskeddata does not follow {bt.schema.name}: line {err.line}: {err.message}"
@@ -450,68 +451,71 @@ class Beskedfordeler:
             self._relay_wake.set()
 
     async def _persist(self, batch: list[_Prepared]) -> None:
-        now = datetime.now(UTC)
-        ids = list({p.besked.besked_id for p in batch})
-        async with self.rt.db.session() as s, s.begin():
-            known = dict(
-                (await s.execute(select(BfBesked.besked_id, BfBesked.sha256).where(BfBesked.besked_id.in_(ids)))).all()
-            )
-            results: list[tuple[_Prepared, Retur]] = []
-            besked_rows: list[dict[str, Any]] = []
-            levering_rows: list[dict[str, Any]] = []
-            for p in batch:
-                bid = p.besked.besked_id
-                if bid in known:
-                    if known[bid] == p.sha256:
-                        results.append((p, Retur(20, besked_id=bid)))  # a repeat: answered again, sent once
-                    else:
-                        results.append(
-                            (
-                                p,
-                                Retur(
-                                    40,
-                                    "BESKEDID_GENBRUGT",
-                                    f"BeskedId {bid} was already used for another message; "
-                                    "every message needs a new BeskedId",
-                                    bid,
-                                ),
-                            )
-                        )
-                    continue
-                known[bid] = p.sha256
-                besked_rows.append(
-                    {
-                        "besked_id": bid,
-                        "received_at": now,
-                        "channel": p.channel,
-                        "system": p.system,
-                        "municipality": p.municipality,
-                        "beskedtype": p.besked.beskedtype,
-                        "transaktions_id": p.transaktions_id,
-                        "sha256": p.sha256,
-                        "body": p.body.decode("utf-8"),
-                    }
-                )
-                levering_rows += [
-                    {
-                        "besked_id": bid,
-                        "dueslag": dueslag,
-                        "abonnement": abonnement,
-                        "state": "pending",
-                        "tilladte_modtagere": trimmed,
-                        "attempts": 0,
-                        "updated_at": now,
-                    }
-                    for dueslag, abonnement, trimmed in p.copies
-                ]
-                results.append((p, Retur(20, besked_id=bid)))
-            if besked_rows:
-                await s.execute(insert(BfBesked), besked_rows)
-            if levering_rows:
-                await s.execute(insert(BfLevering), levering_rows)
+        """Store a batch in one transaction (one worker-thread hop on SQLite, Database.transaction), then
+        answer each message: 20 when stored (or a repeat of a stored one), 40 for a reused BeskedId."""
+        results = await self.rt.db.transaction(functools.partial(self._persist_in, batch=batch))
         for p, r in results:
             if not p.future.done():
                 p.future.set_result(r)
+
+    def _persist_in(self, s, *, batch: list[_Prepared]) -> list[tuple[_Prepared, Retur]]:
+        now = datetime.now(UTC)
+        ids = list({p.besked.besked_id for p in batch})
+        known = dict(s.execute(select(BfBesked.besked_id, BfBesked.sha256).where(BfBesked.besked_id.in_(ids))).all())
+        results: list[tuple[_Prepared, Retur]] = []
+        besked_rows: list[dict[str, Any]] = []
+        levering_rows: list[dict[str, Any]] = []
+        for p in batch:
+            bid = p.besked.besked_id
+            if bid in known:
+                if known[bid] == p.sha256:
+                    results.append((p, Retur(20, besked_id=bid)))  # a repeat: answered again, sent once
+                else:
+                    results.append(
+                        (
+                            p,
+                            Retur(
+                                40,
+                                "BESKEDID_GENBRUGT",
+                                f"BeskedId {bid} was already used for another message; "
+                                "every message needs a new BeskedId",
+                                bid,
+                            ),
+                        )
+                    )
+                continue
+            known[bid] = p.sha256
+            besked_rows.append(
+                {
+                    "besked_id": bid,
+                    "received_at": now,
+                    "channel": p.channel,
+                    "system": p.system,
+                    "municipality": p.municipality,
+                    "beskedtype": p.besked.beskedtype,
+                    "transaktions_id": p.transaktions_id,
+                    "sha256": p.sha256,
+                    "body": p.body.decode("utf-8"),
+                }
+            )
+            levering_rows += [
+                {
+                    "besked_id": bid,
+                    "dueslag": dueslag,
+                    "abonnement": abonnement,
+                    "state": "pending",
+                    "tilladte_modtagere": trimmed,
+                    "attempts": 0,
+                    "updated_at": now,
+                }
+                for dueslag, abonnement, trimmed in p.copies
+            ]
+            results.append((p, Retur(20, besked_id=bid)))
+        if besked_rows:
+            s.execute(insert(BfBesked.__table__), besked_rows)
+        if levering_rows:
+            s.execute(insert(BfLevering.__table__), levering_rows)
+        return results
 
     async def _record(
         self, row: dict, body: bytes, retur: Retur, channel: str, correlation_id: str | None, t0: float
@@ -600,7 +604,7 @@ class Beskedfordeler:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def _relay_once(self, limit: int = 1000) -> int:
+    async def _relay_once(self, limit: int = 100) -> int:
         """Publish pending copies and mark them queued, in one transaction that holds the rows: on
         PostgreSQL they are locked (`FOR UPDATE SKIP LOCKED`), so processes sharing the database never
         publish the same copy twice."""
@@ -608,36 +612,50 @@ class Beskedfordeler:
             return await self._relay_in(s, limit)
 
     async def _relay_in(self, s, limit: int) -> int:
+        lev_t = BfLevering.__table__
         stmt = (
-            select(BfLevering, BfBesked.body, BfBesked.received_at, BfBesked.system, BfBesked.transaktions_id)
-            .join(BfBesked, BfBesked.besked_id == BfLevering.besked_id)
-            .where(BfLevering.state == "pending")
-            .order_by(BfLevering.seq)
+            select(  # Core columns: no ORM objects on the hot path; each row reads like a BfLevering
+                lev_t.c.seq,
+                lev_t.c.besked_id,
+                lev_t.c.dueslag,
+                lev_t.c.abonnement,
+                lev_t.c.tilladte_modtagere,
+                BfBesked.body,
+                BfBesked.received_at,
+                BfBesked.system,
+                BfBesked.transaktions_id,
+            )
+            .join(BfBesked, BfBesked.besked_id == lev_t.c.besked_id)
+            .where(lev_t.c.state == "pending")
+            .order_by(lev_t.c.seq)
             .limit(limit)
         )
         if self.rt.db.dialect == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True, of=BfLevering)
+            stmt = stmt.with_for_update(skip_locked=True, of=lev_t)
         rows = (await s.execute(stmt)).all()
         if not rows:
             self._reconcile = False
             return 0
         done: list[int] = []
         if self._reconcile:
-            for dueslag in {lev.dueslag for lev, *_ in rows}:
+            for dueslag in {lev.dueslag for lev in rows}:
                 present = await self.broker.present(dueslag)
-                done += [lev.seq for lev, *_ in rows if lev.dueslag == dueslag and lev.besked_id in present]
+                done += [lev.seq for lev in rows if lev.dueslag == dueslag and lev.besked_id in present]
             self._reconcile = False
         by_dueslag: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
         parsed: dict[str, etree._Element] = {}
-        for lev, body, received, system, trans in rows:
+        for lev in rows:
             if lev.seq in done:
                 continue
             if lev.besked_id not in parsed:
-                parsed[lev.besked_id] = etree.fromstring(body.encode())
+                parsed[lev.besked_id] = etree.fromstring(lev.body.encode())
             by_dueslag[lev.dueslag].append(
-                (lev.besked_id, self._render(parsed[lev.besked_id], lev, received, system, trans))
+                (
+                    lev.besked_id,
+                    self._render(parsed[lev.besked_id], lev, lev.received_at, lev.system, lev.transaktions_id),
+                )
             )
-        seqs = {(lev.dueslag, lev.besked_id): lev.seq for lev, *_ in rows}
+        seqs = {(lev.dueslag, lev.besked_id): lev.seq for lev in rows}
         try:
             await asyncio.gather(*(self.broker.publish(d, items) for d, items in by_dueslag.items()))
         except BrokerUnavailable:
@@ -646,8 +664,8 @@ class Beskedfordeler:
         done += [seqs[(d, bid)] for d, items in by_dueslag.items() for bid, _ in items]
         for i in range(0, len(done), 500):
             await s.execute(
-                update(BfLevering)
-                .where(BfLevering.seq.in_(done[i : i + 500]), BfLevering.state == "pending")
+                update(lev_t)
+                .where(lev_t.c.seq.in_(done[i : i + 500]), lev_t.c.state == "pending")
                 .values(state="queued", updated_at=datetime.now(UTC))
             )
         return len(rows)
