@@ -3,9 +3,10 @@
 `record()` enqueues (it waits when the queue is full: back-pressure, never loss); one writer task
 drains the queue in batches into the database, retrying a failed batch until it lands. With
 `durable=True` (the default) `record()` returns only once its batch is committed — group commit: the
-caller answers only what is on disk, while concurrent calls still share one transaction. `flush()` waits
-until everything enqueued so far is written; `stop()` flushes before it returns. Retention keeps the
-newest `retention` rows.
+caller answers only what is on disk, while concurrent calls still share one transaction. While the
+database fails, a fault (`status == "fault"`) does not wait: it tells its caller that nothing was done, so it
+is answered at once and written when the database is back. `flush()` waits until everything enqueued so far
+is written; `stop()` flushes before it returns. Retention keeps the newest `retention` rows.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
@@ -68,7 +69,8 @@ class Recorder:
     async def record(self, row: dict[str, Any]) -> None:
         """Enqueue one row; when durable, return once it is committed."""
         self._enqueued += 1
-        done = asyncio.get_running_loop().create_future() if self.durable else None
+        wait = self.durable and not (self.last_error is not None and _is_fault(row))
+        done = asyncio.get_running_loop().create_future() if wait else None
         await self._queue.put((row, done))
         if done is not None:
             await asyncio.shield(done)
@@ -102,7 +104,7 @@ class Recorder:
             while len(items) < self.batch_size and not self._queue.empty():
                 items.append(self._queue.get_nowait())
             batch = [row for row, _ in items]
-            await self._write(batch)
+            await self._write(batch, faults=[done for row, done in items if done is not None and _is_fault(row)])
             for _, done in items:
                 if done is not None and not done.done():
                     done.set_result(None)
@@ -116,7 +118,8 @@ class Recorder:
                     except Exception:  # noqa: BLE001 - a listener never stops recording
                         log.exception("traffic listener failed")
 
-    async def _write(self, batch: list[dict[str, Any]]) -> None:
+    async def _write(self, batch: list[dict[str, Any]], faults: Sequence[asyncio.Future] = ()) -> None:
+        """Write the batch, retrying until it lands; on a failure, the callers of `faults` are let go."""
         delay = 0.1
         while True:
             try:
@@ -130,8 +133,11 @@ class Recorder:
             except Exception as e:  # noqa: BLE001 - keep the batch and retry: nothing is dropped
                 self.last_error = f"{type(e).__name__}: {e}"
                 log.warning("recording batch of %d failed (%s); retrying in %.1fs", len(batch), e, delay)
+                for done in faults:
+                    if not done.done():
+                        done.set_result(None)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, 1.0)
 
     def _write_in(self, conn, *, batch: list[dict[str, Any]], prune: bool) -> None:
         """Insert a batch (Core, not the ORM: the cheapest insert) and, now and then, apply retention."""
@@ -141,3 +147,7 @@ class Recorder:
             newest = conn.scalar(select(func.max(table.c.seq)))
             if newest is not None and newest > self.retention:
                 conn.execute(delete(table).where(table.c.seq <= newest - self.retention))
+
+
+def _is_fault(row: dict[str, Any]) -> bool:
+    return row.get("status") == "fault"

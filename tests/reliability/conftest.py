@@ -23,6 +23,7 @@ from tests.ky.conftest import DEMO_CVR
 from tests.ky.messages import PATH, action, coverage, kvittering
 
 SIMULATOR = Path(sys.executable).parent / "simulator"
+COVERAGE_SERVICE = "DaekningAfskrivningRegistreringAfsend"
 
 
 class SimProcess:
@@ -145,6 +146,7 @@ class Outcomes:
     refused: dict[str, str] = field(default_factory=dict)
     unanswered: set[str] = field(default_factory=set)
     other: list[str] = field(default_factory=list)  # answered, but not a receipt (e.g. a SOAP fault)
+    calls: list[tuple[float, float, str]] = field(default_factory=list)  # (sent, answered, outcome), monotonic
     _waiters: list[tuple[int, asyncio.Event]] = field(default_factory=list)
 
     def when_accepted(self, n: int) -> asyncio.Event:
@@ -186,6 +188,7 @@ async def coverage_load(
             while not stop.is_set() and (per_client is None or made < per_client):
                 made += 1
                 cid = str(uuid.uuid4())
+                t0 = time.monotonic()
                 try:
                     r = await http.post(
                         PATH,
@@ -194,6 +197,7 @@ async def coverage_load(
                     )
                 except httpx.HTTPError:
                     out.unanswered.add(cid)
+                    out.calls.append((t0, time.monotonic(), "unanswered"))
                     return
                 if r.status_code == 200:
                     status, _, codes = kvittering(r.content)
@@ -201,8 +205,10 @@ async def coverage_load(
                         out.accept(cid, r.headers["x-simulator-exchange-id"])
                     else:
                         out.refused[cid] = codes[0] if codes else status
+                    out.calls.append((t0, time.monotonic(), status))
                 else:
                     out.other.append(f"{r.status_code} {r.text[:200]}")
+                    out.calls.append((t0, time.monotonic(), f"HTTP {r.status_code}"))
 
     await asyncio.gather(*(caller(i) for i in range(clients)))
 
@@ -224,3 +230,30 @@ async def resend_all(url: str, claim: str, ids: list[str], amount: str = "0.01")
                 return status, why
 
         return await asyncio.gather(*(one(c) for c in ids))
+
+
+def recorded_exchanges(api: httpx.Client, **filters: str) -> dict[str, dict]:
+    """Every recorded exchange matching the filters (all pages of /api/exchanges), by exchange id."""
+    out: dict[str, dict] = {}
+    before = None
+    while True:
+        params = {**filters, "limit": 500} | ({"before": before} if before is not None else {})
+        page = api.get("/api/exchanges", params=params).json()
+        for item in page["items"]:
+            assert item["id"] not in out, f"exchange {item['id']} listed twice"
+            out[item["id"]] = item
+        before = page["next_before"]
+        if before is None:
+            return out
+
+
+def booked_coverages(api: httpx.Client, claim: str) -> dict[str, str]:
+    """The coverages KY booked on the claim: DaekningUUID → the exchange that booked it."""
+    rows = api.get("/api/ky/postings", params={"kind": "daekning", "limit": 1000}).json()
+    assert len(rows) < 1000, "more postings than one page: make the test smaller"
+    booked: dict[str, str] = {}
+    for p in rows:
+        if p["claim_uuid"] == claim:
+            assert p["uuid"] not in booked, f"coverage {p['uuid']} booked twice"
+            booked[p["uuid"]] = p["exchange_id"]
+    return booked
