@@ -7,7 +7,7 @@
 2. raw RabbitMQ: the same N bodies published persistent with confirms to a durable queue and consumed
    with manual ack (publish → consume), on the same broker.
 
-`.venv/bin/python bench/beskedfordeler_load.py [--messages 5000] [--window 200] [--database-url …]`
+`.venv/bin/python bench/beskedfordeler_load.py [--messages 5000] [--window 200] [--database-url …] [--profile out.prof]`
 Needs a local RabbitMQ and rabbitmqctl (a private vhost is created and deleted), or pass --amqp-url.
 """
 
@@ -38,6 +38,17 @@ from simulator.beskedfordeler.config import read_messages_config  # noqa: E402
 from simulator.beskedfordeler.ky import statusskift_besked  # noqa: E402
 
 DUESLAG = "b3c4d5e6-0000-4000-8000-00000000be01"
+PROFILED_SIMULATOR = """
+import cProfile, signal, sys, uvicorn
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # uvicorn re-raises it after shutting down
+profile = cProfile.Profile()
+profile.enable()
+try:
+    uvicorn.Server(uvicorn.Config("simulator.app:main_app", factory=True, port={port}, log_level="warning")).run()
+finally:
+    profile.disable()
+    profile.dump_stats({out!r})
+"""
 OPUS = "706e258a-41f3-4a3b-a407-216db3ead494"
 
 
@@ -45,6 +56,51 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def cpu_s(pid: int | None) -> float | None:
+    """User + system CPU seconds a process has used so far (Linux /proc), or None."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def broker_pid() -> int | None:
+    """The local RabbitMQ's pid (beam.smp), to account its CPU; None when not found."""
+    for stat in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if stat.read_text().strip() == "beam.smp":
+                return int(stat.parent.name)
+        except OSError:
+            continue
+    return None
+
+
+class CpuMeter:
+    """CPU seconds used by the simulator, this client and RabbitMQ during a phase, per message (ms)."""
+
+    def __init__(self, **pids: int | None) -> None:
+        self.pids = pids
+        self.start = {name: cpu_s(pid) for name, pid in pids.items()}
+
+    def per_message_ms(self, n: int) -> dict[str, float]:
+        out = {}
+        for name, pid in self.pids.items():
+            now, before = cpu_s(pid), self.start[name]
+            if now is not None and before is not None:
+                out[name] = round((now - before) * 1000 / n, 3)
+        return out
+
+
+def loadavg() -> str | None:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return None
 
 
 def bodies(n: int) -> list[bytes]:
@@ -181,6 +237,7 @@ async def main() -> None:
     ap.add_argument("--window", type=int, default=200, help="unanswered messages in flight")
     ap.add_argument("--amqp-url", default=None, help="default: a private vhost on amqp://guest:guest@127.0.0.1")
     ap.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
+    ap.add_argument("--profile", default=None, help="run the simulator under cProfile, its event loop's stats to here")
     args = ap.parse_args()
 
     vhost = None
@@ -207,21 +264,19 @@ async def main() -> None:
             "SIMULATOR_LOG_LEVEL": "warning",
         }
         # the simulator runs in its own process, as in production; this process is only the client
-        sim_proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "simulator.app:main_app",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            cwd=ROOT,
-        )
+        command = [
+            "-m",
+            "uvicorn",
+            "--factory",
+            "simulator.app:main_app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
+        if args.profile:
+            command = ["-c", PROFILED_SIMULATOR.format(port=port, out=str(Path(args.profile).resolve()))]
+        sim_proc = subprocess.Popen([sys.executable, *command], env=env, cwd=ROOT)
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -238,15 +293,24 @@ async def main() -> None:
         ch = await ch_conn.channel()
         await (await ch.get_queue(DUESLAG)).purge()
         await ch_conn.close()
-        sim = await simulator_run(url, msgs[200:] if len(msgs) > 400 else msgs, args.window)
+        load_before = loadavg()
+        rabbit = broker_pid()
+        sim_msgs = msgs[200:] if len(msgs) > 400 else msgs
+        meter = CpuMeter(simulator=sim_proc.pid, client=os.getpid(), rabbitmq=rabbit)
+        sim = await simulator_run(url, sim_msgs, args.window)
+        sim["cpu_ms_per_message"] = meter.per_message_ms(len(sim_msgs))
         sim_proc.terminate()
         sim_proc.wait(timeout=30)
+        meter = CpuMeter(client=os.getpid(), rabbitmq=rabbit)
         raw = await raw_run(url, msgs, args.window)
+        raw["cpu_ms_per_message"] = meter.per_message_ms(len(msgs))
         print(
             json.dumps(
                 {
                     "database": database_url.split(":")[0],
                     "cpus": os.cpu_count(),
+                    "loadavg_before": load_before,
+                    "loadavg_after": loadavg(),
                     "window": args.window,
                     "simulator": sim,
                     "raw_rabbitmq": raw,

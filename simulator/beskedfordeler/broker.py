@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -268,6 +269,78 @@ def describe_url(url: str) -> dict[str, Any]:
     return {"host": u.hostname, "port": u.port or (5671 if u.scheme == "amqps" else 5672), "vhost": vhost}
 
 
+class _AckBatcher:
+    """Settles the deliveries of one channel in as few frames as possible. Deliveries are handled
+    concurrently and finish out of order; as soon as every delivery up to a tag is handled, one
+    `basic.ack(tag, multiple=True)` settles them all (sent once per turn of the event loop). A nack is sent
+    on its own; handled deliveries kept waiting behind a slow one are acked one by one once there are many
+    of them, so the prefetch window never fills up with finished work. Frames go out in order, from one
+    task at a time (a multiple ack must never overtake a single ack or nack of a tag it covers)."""
+
+    MAX_WAITING = 32
+
+    def __init__(self, channel, first_tag: int) -> None:
+        self.channel = channel  # aiormq channel
+        self.next = first_tag  # the lowest delivery tag not yet handled
+        self.done: set[int] = set()  # handled, above `next`
+        self.settled: set[int] = set()  # of those, already acked or nacked on their own
+        self.frames: list[tuple[str, int, bool]] = []
+        self.scheduled = False
+        self.sending = False
+
+    def ack(self, tag: int) -> None:
+        self.done.add(tag)
+        self._schedule()
+
+    def nack(self, tag: int) -> None:
+        """Return the delivery to the queue (it is redelivered)."""
+        self.done.add(tag)
+        self.settled.add(tag)
+        self.frames.append(("nack", tag, False))
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self.scheduled:
+            self.scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self.scheduled = False
+        last = None
+        while self.next in self.done:
+            self.done.discard(self.next)
+            if self.next in self.settled:
+                self.settled.discard(self.next)
+            else:
+                last = self.next
+            self.next += 1
+        if last is not None:
+            # every tag up to `last` is handled; those between `last` and `next` were settled on their own
+            self.frames.append(("ack", last, True))
+        waiting = self.done - self.settled
+        if len(waiting) >= self.MAX_WAITING:
+            self.frames += [("ack", tag, False) for tag in sorted(waiting)]
+            self.settled |= waiting
+        if self.frames and not self.sending:
+            self.sending = True
+            asyncio.get_running_loop().create_task(self._send())
+
+    async def _send(self) -> None:
+        try:
+            while self.frames:
+                frames, self.frames = self.frames, []
+                for kind, tag, multiple in frames:
+                    if kind == "ack":
+                        await self.channel.basic_ack(tag, multiple=multiple, wait=False)
+                    else:
+                        await self.channel.basic_nack(tag, requeue=True, wait=False)
+        except Exception as e:  # noqa: BLE001 - the channel went away: the broker redelivers, a repeat is answered
+            log.warning("could not settle sent messages: %s", e)
+            self.frames.clear()
+        finally:
+            self.sending = False
+
+
 class RabbitBroker:
     """RabbitMQ through aio-pika's robust connection (reconnects and restores consumers by itself)."""
 
@@ -283,6 +356,9 @@ class RabbitBroker:
         self._cancels: list[Callable[[], Awaitable[None]]] = []
         self.reconnects = 0
         self._inflight: set[asyncio.Task] = set()
+        self._ackers: dict[int, _AckBatcher] = {}
+        self._afsend_tag: str | None = None
+        self._stopping = False
 
     async def start(self, on_afsend: AfsendHandler) -> None:
         import aio_pika
@@ -293,50 +369,112 @@ class RabbitBroker:
         self._pub = await self.connection.channel(publisher_confirms=True)
         ch = await self.connection.channel(publisher_confirms=False)
         await ch.set_qos(prefetch_count=self.afsend_prefetch)
-        exchange = await ch.declare_exchange(AFSEND_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True)
-        queue = await ch.declare_queue(AFSEND_QUEUE, durable=True)
-        await queue.bind(exchange, routing_key="")
         self._afsend_channel = ch
+        self._on_afsend = on_afsend
+        await self._declare_afsend()
+        # consumed on the channel itself (aiormq): each delivery is handled in a task of its own, as it comes,
+        # without aio-pika's message object; after a reconnect aio-pika reopens the channel, then we consume again
+        ch.reopen_callbacks.add(self._consume_afsend_again)
+        await self._consume_afsend()
 
-        async def handle(message) -> None:
+    async def _declare_afsend(self) -> None:
+        import aio_pika
+
+        exchange = await self._afsend_channel.declare_exchange(
+            AFSEND_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        queue = await self._afsend_channel.declare_queue(AFSEND_QUEUE, durable=True)
+        await queue.bind(exchange, routing_key="")
+
+    async def _consume_afsend(self) -> None:
+        channel = await self._afsend_channel.get_underlay_channel()
+        if self._afsend_cancel not in channel.on_consumer_cancel_callbacks:
+            channel.on_consumer_cancel_callbacks.add(self._afsend_cancel)
+        self._afsend_tag = f"simulator-afsend-{uuid.uuid4().hex}"
+        await channel.basic_consume(AFSEND_QUEUE, self._on_afsend_delivery, no_ack=False, consumer_tag=self._afsend_tag)
+
+    async def _consume_afsend_again(self, *_args) -> None:
+        try:
+            await self._consume_afsend()
+        except Exception as e:  # noqa: BLE001 - the next reconnect tries again
+            log.warning("could not consume %s after reconnecting: %s", AFSEND_QUEUE, e)
+            self.last_error = f"not consuming {AFSEND_QUEUE}: {e}"
+
+    async def _afsend_cancel(self, frame) -> None:
+        """The broker cancelled our consumer (say, the queue was deleted): declare it again and consume."""
+        if frame.consumer_tag != self._afsend_tag or self._stopping:
+            return
+
+        async def again() -> None:
+            try:
+                await self._declare_afsend()
+                await self._consume_afsend()
+            except Exception as e:  # noqa: BLE001
+                log.warning("could not consume %s again: %s", AFSEND_QUEUE, e)
+                self.last_error = f"not consuming {AFSEND_QUEUE}: {e}"
+
+        task = asyncio.get_running_loop().create_task(again())
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _on_afsend_delivery(self, message) -> None:
+        """One message sent to AFSEND_BESKED_EXCHANGE: handle it, answer on reply_to, acknowledge it."""
+        from pamqp.commands import Basic
+
+        channel = message.channel
+        tag = message.delivery.delivery_tag
+        props = message.header.properties
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+        acks = self._acks_for(channel, tag)
+        try:
             req = AfsendRequest(
                 body=message.body,
-                headers={str(k).lower(): _header(v) for k, v in (message.headers or {}).items()},
-                correlation_id=message.correlation_id,
-                message_id=message.message_id,
-                reply_to=message.reply_to,
+                headers={str(k).lower(): _header(v) for k, v in (props.headers or {}).items()},
+                correlation_id=props.correlation_id,
+                message_id=props.message_id,
+                reply_to=props.reply_to,
             )
             try:
-                reply = await on_afsend(req)
+                reply = await self._on_afsend(req)
             except Exception:  # noqa: BLE001 - leave it for redelivery
                 log.exception("handling a sent message failed")
-                with contextlib.suppress(Exception):
-                    await message.nack(requeue=True)
+                acks.nack(tag)
                 return
             try:
-                if message.reply_to:
-                    # direct reply-to: if the sender went away the reply is dropped (not mandatory)
-                    await ch.default_exchange.publish(
-                        aio_pika.Message(
-                            reply,
-                            correlation_id=message.correlation_id,
+                if props.reply_to:
+                    # direct reply-to: if the sender went away the reply is dropped (not mandatory). Published on
+                    # the delivering channel without waiting for the socket write, like the ack below.
+                    await channel.basic_publish(
+                        reply,
+                        routing_key=props.reply_to,
+                        properties=Basic.Properties(
+                            correlation_id=props.correlation_id,
                             content_type="application/xml",
                             content_encoding="utf-8",
                         ),
-                        routing_key=message.reply_to,
                         mandatory=False,
+                        wait=False,
                     )
-                await message.ack()
+                acks.ack(tag)  # acknowledged with its neighbours (basic.ack multiple)
             except Exception as e:  # noqa: BLE001 - the message is stored; a redelivery is answered again
-                log.warning("could not answer %s: %s", message.correlation_id, e)
+                log.warning("could not answer %s: %s", props.correlation_id, e)
+                acks.nack(tag)
+        finally:
+            if task is not None:
+                self._inflight.discard(task)
 
-        async def on_message(message) -> None:
-            # handle many at once (up to the prefetch): the database writes are batched
-            task = asyncio.create_task(handle(message))
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
-
-        await queue.consume(on_message, no_ack=False)
+    def _acks_for(self, channel, first_tag: int) -> _AckBatcher:
+        """The ack batcher of the channel a delivery came on (a reconnect brings a new channel, whose
+        delivery tags start again at 1)."""
+        acks = self._ackers.get(id(channel))
+        if acks is None or acks.channel is not channel:
+            for key, other in list(self._ackers.items()):
+                if other.channel.is_closed:
+                    del self._ackers[key]
+            acks = self._ackers[id(channel)] = _AckBatcher(channel, first_tag)
+        return acks
 
     def _closed(self, *_args) -> None:
         self.last_error = "connection lost; reconnecting"
@@ -350,8 +488,17 @@ class RabbitBroker:
         return self.connection is not None and not self.connection.is_closed and self.last_error is None
 
     async def stop(self) -> None:
+        self._stopping = True
+        if self._afsend_tag is not None and self.connected:
+            with contextlib.suppress(Exception):  # take no more
+                channel = await self._afsend_channel.get_underlay_channel()
+                await asyncio.wait_for(channel.basic_cancel(self._afsend_tag), timeout=5)
         if self._inflight:  # let messages being handled get their answer
             await asyncio.wait(list(self._inflight), timeout=10)
+        for _ in range(100):  # and their acknowledgements go out
+            if not any(a.scheduled or a.sending for a in self._ackers.values()):
+                break
+            await asyncio.sleep(0.01)
         for cancel in self._cancels:
             with contextlib.suppress(Exception):
                 await cancel()
@@ -373,28 +520,33 @@ class RabbitBroker:
         )
 
     async def publish(self, dueslag: str, items: list[tuple[str, bytes]]) -> None:
-        import aio_pika
+        from pamqp.commands import Basic
 
         if self._pub is None or self._pub.is_closed:
             raise BrokerUnavailable("RabbitMQ channel is closed")
-        ex = self._pub.default_exchange
         try:
-            await asyncio.gather(
-                *(
-                    ex.publish(
-                        aio_pika.Message(
+            # straight onto the confirming channel (aiormq): every publish is written at once, then all the
+            # confirms are awaited together
+            channel = await asyncio.wait_for(self._pub.get_underlay_channel(), timeout=30)
+            await asyncio.wait_for(
+                asyncio.gather(
+                    *(
+                        channel.basic_publish(
                             body,
-                            message_id=besked_id,
-                            content_type="application/xml",
-                            content_encoding="utf-8",
-                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                        ),
-                        routing_key=dueslag,
-                        mandatory=True,
-                        timeout=30,
+                            routing_key=dueslag,
+                            properties=Basic.Properties(
+                                message_id=besked_id,
+                                content_type="application/xml",
+                                content_encoding="utf-8",
+                                delivery_mode=2,  # persistent
+                            ),
+                            mandatory=True,
+                            wait=False,
+                        )
+                        for besked_id, body in items
                     )
-                    for besked_id, body in items
-                )
+                ),
+                timeout=30,
             )
         except Exception as e:
             raise BrokerUnavailable(f"publishing to {dueslag} failed: {type(e).__name__}: {e}") from e

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -197,10 +198,85 @@ def _check(el: etree._Element, type_name: str, path: str) -> None:
 
 
 def check_structure(root: etree._Element) -> None:
-    """Raise KuvertError unless `root` is a Haendelsesbesked that follows Beskedkuvert.xsd."""
+    """Raise KuvertError unless `root` is a Haendelsesbesked that follows Beskedkuvert.xsd.
+
+    First `_quick_schema()` (C speed): what it accepts, the element walk below accepts too. Anything else
+    (including what the walk accepts but the schema is stricter about) is decided, and explained, by the walk."""
+    if root.tag == _HAENDELSESBESKED and _quick_schema().validate(root):
+        return
     if root.tag != k("Haendelsesbesked"):
         raise KuvertError("/", f"root element is {root.tag}, expected {{{KUVERT}}}Haendelsesbesked")
     _check(root, "Haendelsesbesked", "/Haendelsesbesked")
+
+
+_HAENDELSESBESKED = k("Haendelsesbesked")
+_XS = "http://www.w3.org/2001/XMLSchema"
+_INTEGER_XSD = r"[+\-]?[0-9]+"
+_DATETIME_XSD = r"-?[0-9]{4,}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+\-][0-9]{2}:[0-9]{2})?"
+
+
+def _quick_schema_documents() -> tuple[str, str]:
+    """An XSD made from `_TYPES` that accepts a subset of what `_check` accepts: the same elements, order
+    and cardinality; no attributes, no text between elements, no whitespace around values, only ASCII
+    digits, no kuvert `…Signatur` in the local extensions, no un-namespaced extension elements (all of
+    which `_check` allows, and then decides)."""
+    leaf = {_UNIKID: "k:UnikId", _AKTOER: "k:Aktoer", _TIDSPUNKT: "k:Tidspunkt", _STRING: "xs:string"}
+    leaf |= {_INTEGER: "k:Integer", _ANY: "k:Any", _LOKAL: "k:Lokal"}
+    types = []
+    for name, spec in _TYPES.items():
+        particles = "".join(
+            f'<xs:element name="{el}" type="{leaf.get(sub, "k:" + sub)}" minOccurs="{lo}" '
+            f'maxOccurs="{"unbounded" if hi is None else hi}" block="#all"/>'
+            for el, lo, hi, sub in spec
+        )
+        if name == "LeveranceruteLU":
+            particles += '<xs:any namespace="##other" processContents="skip" minOccurs="0" maxOccurs="unbounded"/>'
+        types.append(f'<xs:complexType name="{name}"><xs:sequence>{particles}</xs:sequence></xs:complexType>')
+    kuvert = f"""<xs:schema xmlns:xs="{_XS}" xmlns:k="{KUVERT}" xmlns:sd="{SAGDOK}" targetNamespace="{KUVERT}"
+    elementFormDefault="qualified" blockDefault="#all">
+  <xs:import namespace="{SAGDOK}" schemaLocation="quick-sagdok.xsd"/>
+  <xs:element name="Haendelsesbesked" type="k:Haendelsesbesked"/>
+  <xs:complexType name="UnikId"><xs:choice><xs:element ref="sd:UUIDIdentifikator"/>
+    <xs:element ref="sd:URNIdentifikator"/></xs:choice></xs:complexType>
+  <xs:complexType name="Aktoer"><xs:sequence><xs:element ref="sd:UUIDIdentifikator"/></xs:sequence></xs:complexType>
+  <xs:complexType name="Tidspunkt"><xs:choice><xs:element ref="sd:TidsstempelDatoTid"/>
+    <xs:element ref="sd:GraenseIndikator"/></xs:choice></xs:complexType>
+  <xs:simpleType name="Integer"><xs:restriction base="xs:string"><xs:pattern value="{_INTEGER_XSD}"/>
+    </xs:restriction></xs:simpleType>
+  <xs:complexType name="Any" mixed="true"><xs:sequence>
+    <xs:any namespace="##any" processContents="skip" minOccurs="0" maxOccurs="unbounded"/></xs:sequence>
+    <xs:anyAttribute namespace="##any" processContents="skip"/></xs:complexType>
+  <xs:complexType name="Lokal"><xs:sequence>
+    <xs:any namespace="##other" processContents="skip" minOccurs="0" maxOccurs="unbounded"/></xs:sequence>
+  </xs:complexType>
+  {"".join(types)}
+</xs:schema>"""
+    sagdok = f"""<xs:schema xmlns:xs="{_XS}" targetNamespace="{SAGDOK}" elementFormDefault="qualified"
+    blockDefault="#all">
+  <xs:element name="UUIDIdentifikator" type="xs:string"/>
+  <xs:element name="URNIdentifikator" type="xs:string"/>
+  <xs:element name="TidsstempelDatoTid"><xs:simpleType><xs:restriction base="xs:string">
+    <xs:pattern value="{_DATETIME_XSD}"/></xs:restriction></xs:simpleType></xs:element>
+  <xs:element name="GraenseIndikator"><xs:simpleType><xs:restriction base="xs:string">
+    <xs:enumeration value="true"/><xs:enumeration value="false"/><xs:enumeration value="1"/>
+    <xs:enumeration value="0"/></xs:restriction></xs:simpleType></xs:element>
+</xs:schema>"""
+    return kuvert, sagdok
+
+
+@functools.cache
+def _quick_schema() -> etree.XMLSchema:
+    kuvert, sagdok = _quick_schema_documents()
+
+    class Resolver(etree.Resolver):
+        def resolve(self, url, _id, context):
+            if url.endswith("quick-sagdok.xsd"):
+                return self.resolve_string(sagdok, context)
+            return None
+
+    parser = etree.XMLParser(no_network=True, resolve_entities=False)
+    parser.resolvers.add(Resolver())
+    return etree.XMLSchema(etree.fromstring(kuvert.encode(), parser, base_url="urn:simulator:quick-kuvert.xsd"))
 
 
 # -- facts ----------------------------------------------------------------------------------------------
@@ -210,9 +286,11 @@ def unikid(el: etree._Element | None) -> str | None:
     """The identifier text of a UnikIdType/AktoerType element (UUIDs lower-cased)."""
     if el is None:
         return None
-    for kid in _elements(el):
-        value = (kid.text or "").strip()
-        return value.lower() if kid.tag == sd("UUIDIdentifikator") else value
+    for kid in el:
+        tag = kid.tag
+        if isinstance(tag, str):
+            value = (kid.text or "").strip()
+            return value.lower() if tag == _SD_UUID else value
     return None
 
 
@@ -263,34 +341,84 @@ class Besked:
         return ids
 
 
+_SD_UUID = sd("UUIDIdentifikator")
+_T = {
+    name: k(name)
+    for name in (
+        "BeskedId Beskedkuvert Beskeddata Filtreringsdata Leveranceinformation Beskedtype BeskedAnsvarligAktoer "
+        "TilladtModtager RelateretObjekt ObjektRegistrering ObjektAnsvarligMyndighed ObjektId ObjektType "
+        "ObjektHandling OpgaveEmne TransaktionsId Kildesystem Sikkerhedsklassificering Leveranceruter"
+    ).split()
+}
+
+
+def _first_children(el: etree._Element) -> dict:
+    """Each child tag → its first child element with that tag (one pass; `el.find(tag)` for every tag)."""
+    out: dict = {}
+    for kid in el:
+        out.setdefault(kid.tag, kid)
+    return out
+
+
+def _path_first(root: etree._Element, outer: str, inner: str) -> etree._Element | None:
+    """`root.find("outer/inner")`: the first `inner` child of an `outer` child, in document order."""
+    for el in root:
+        if el.tag == outer:
+            for kid in el:
+                if kid.tag == inner:
+                    return kid
+    return None
+
+
 def read_besked(root: etree._Element) -> Besked:
     """The facts of a structurally valid Haendelsesbesked."""
-    f = root.find(f"{k('Beskedkuvert')}/{k('Filtreringsdata')}")
-    li = root.find(f"{k('Beskedkuvert')}/{k('Leveranceinformation')}")
-    regs = [
-        Objektregistrering(
-            myndighed=unikid(r.find(k("ObjektAnsvarligMyndighed"))),
-            objekt_id=unikid(r.find(k("ObjektId"))),
-            objekttype=unikid(r.find(k("ObjektType"))),
-            objekthandling=unikid(r.find(k("ObjektHandling"))),
-            opgaveemne=unikid(r.find(k("OpgaveEmne"))),
-        )
-        for r in f.findall(k("ObjektRegistrering"))
-    ]
+    t = _T
+    f = _path_first(root, t["Beskedkuvert"], t["Filtreringsdata"])
+    li = _path_first(root, t["Beskedkuvert"], t["Leveranceinformation"])
+    besked_id = None
+    beskeddata = []
+    for el in root:
+        if el.tag == t["BeskedId"]:
+            besked_id = besked_id if besked_id is not None else el
+        elif el.tag == t["Beskeddata"]:
+            beskeddata.append(el)
+    beskedtype = ansvarlig = None
+    tilladte, relaterede, regs = [], [], []
+    for el in f:
+        tag = el.tag
+        if tag == t["TilladtModtager"]:
+            tilladte.append(unikid(el) or "")
+        elif tag == t["RelateretObjekt"]:
+            kids = _first_children(el)
+            relaterede.append((unikid(kids.get(t["ObjektId"])), unikid(kids.get(t["ObjektType"]))))
+        elif tag == t["ObjektRegistrering"]:
+            kids = _first_children(el)
+            regs.append(
+                Objektregistrering(
+                    myndighed=unikid(kids.get(t["ObjektAnsvarligMyndighed"])),
+                    objekt_id=unikid(kids.get(t["ObjektId"])),
+                    objekttype=unikid(kids.get(t["ObjektType"])),
+                    objekthandling=unikid(kids.get(t["ObjektHandling"])),
+                    opgaveemne=unikid(kids.get(t["OpgaveEmne"])),
+                )
+            )
+        elif tag == t["Beskedtype"]:
+            beskedtype = beskedtype if beskedtype is not None else el
+        elif tag == t["BeskedAnsvarligAktoer"]:
+            ansvarlig = ansvarlig if ansvarlig is not None else el
+    li_kids = _first_children(li)
     return Besked(
         root=root,
-        besked_id=unikid(root.find(k("BeskedId"))) or "",
-        beskedtype=unikid(f.find(k("Beskedtype"))) or "",
-        besked_ansvarlig=unikid(f.find(k("BeskedAnsvarligAktoer"))),
-        tilladte_modtagere=[unikid(t) or "" for t in f.findall(k("TilladtModtager"))],
-        relaterede_objekter=[
-            (unikid(r.find(k("ObjektId"))), unikid(r.find(k("ObjektType")))) for r in f.findall(k("RelateretObjekt"))
-        ],
+        besked_id=unikid(besked_id) or "",
+        beskedtype=unikid(beskedtype) or "",
+        besked_ansvarlig=unikid(ansvarlig),
+        tilladte_modtagere=tilladte,
+        relaterede_objekter=relaterede,
         registreringer=regs,
-        transaktions_id=unikid(li.find(k("TransaktionsId"))),
-        kildesystem=unikid(li.find(k("Kildesystem"))),
-        sikkerhedsklassificering=unikid(li.find(k("Sikkerhedsklassificering"))),
-        beskeddata=root.findall(k("Beskeddata")),
+        transaktions_id=unikid(li_kids.get(t["TransaktionsId"])),
+        kildesystem=unikid(li_kids.get(t["Kildesystem"])),
+        sikkerhedsklassificering=unikid(li_kids.get(t["Sikkerhedsklassificering"])),
+        beskeddata=beskeddata,
     )
 
 
@@ -335,17 +463,20 @@ def _tid(parent: etree._Element, name: str, at: datetime) -> etree._Element:
 
 
 _LI_ORDER = [s[0] for s in _TYPES["Leveranceinformation"]]
+_LI_RANK = {k(name): i for i, name in enumerate(_LI_ORDER)}
+_LEVERANCERUTE = k("Leverancerute")
+_LEVERANCERUTE_LU = k("LeveranceruteLokalUdvidelse")
+_ANTAL = k("AntalLeveranceforsoeg")
 
 
-def _insert_in_order(parent: etree._Element, new: etree._Element, order: list[str]) -> None:
-    """Place `new` (already a child of parent, appended last) where the XSD sequence wants it."""
+def _insert_in_order(parent: etree._Element, new: etree._Element) -> None:
+    """Place `new` (already a child of Leveranceinformation, appended last) where the XSD sequence wants it."""
     parent.remove(new)
-    rank = order.index(etree.QName(new).localname)
+    rank = _LI_RANK[new.tag]
     for i, kid in enumerate(parent):
-        if isinstance(kid.tag, str) and etree.QName(kid).localname in order:
-            if order.index(etree.QName(kid).localname) > rank:
-                parent.insert(i, new)
-                return
+        if _LI_RANK.get(kid.tag, -1) > rank:
+            parent.insert(i, new)
+            return
     parent.append(new)
 
 
@@ -364,36 +495,42 @@ class Leverance:
     tilladte_modtagere: list[str] | None  # None: leave as sent
 
 
-def delivered_copy(original: bytes | etree._Element, lev: Leverance) -> etree._Element:
+def delivered_copy(original: bytes | etree._Element, lev: Leverance, *, in_place: bool = False) -> etree._Element:
     """The copy a dueslag receives: TilladtModtager trimmed, TransaktionsId/Kildesystem filled in,
-    and a Leverancerute (ErLeveretIHenholdTil + AntalLeveranceforsoeg) appended."""
+    and a Leverancerute (ErLeveretIHenholdTil + AntalLeveranceforsoeg) appended. A parsed original is
+    copied first, unless `in_place` (the caller's last use of it)."""
     from simulator.soap.envelope import parse_xml
 
-    root = parse_xml(original) if isinstance(original, bytes) else copy.deepcopy(original)
-    f = root.find(f"{k('Beskedkuvert')}/{k('Filtreringsdata')}")
+    if isinstance(original, bytes):
+        root = parse_xml(original)
+    else:
+        root = original if in_place else copy.deepcopy(original)
+    t = _T
     if lev.tilladte_modtagere is not None:
+        f = _path_first(root, t["Beskedkuvert"], t["Filtreringsdata"])
         keep = set(lev.tilladte_modtagere)
-        for t in f.findall(k("TilladtModtager")):
-            if unikid(t) not in keep:
-                f.remove(t)
-    li = root.find(f"{k('Beskedkuvert')}/{k('Leveranceinformation')}")
-    if li.find(k("TransaktionsId")) is None:
-        _insert_in_order(li, _unik(li, "TransaktionsId", lev.transaktions_id), _LI_ORDER)
-    if li.find(k("Kildesystem")) is None and lev.kildesystem:
-        _insert_in_order(li, _aktoer(li, "Kildesystem", lev.kildesystem), _LI_ORDER)
-    ruter = li.find(k("Leveranceruter"))
+        for el in f.findall(t["TilladtModtager"]):
+            if unikid(el) not in keep:
+                f.remove(el)
+    li = _path_first(root, t["Beskedkuvert"], t["Leveranceinformation"])
+    kids = _first_children(li)
+    if t["TransaktionsId"] not in kids:
+        _insert_in_order(li, _unik(li, "TransaktionsId", lev.transaktions_id))
+    if t["Kildesystem"] not in kids and lev.kildesystem:
+        _insert_in_order(li, _aktoer(li, "Kildesystem", lev.kildesystem))
+    ruter = kids.get(t["Leveranceruter"])
     if ruter is None:
-        ruter = etree.SubElement(li, k("Leveranceruter"))
-        _insert_in_order(li, ruter, _LI_ORDER)
-    rute = etree.SubElement(ruter, k("Leverancerute"))
+        ruter = etree.SubElement(li, t["Leveranceruter"])
+        _insert_in_order(li, ruter)
+    rute = etree.SubElement(ruter, _LEVERANCERUTE)
     _unik(rute, "Fordelingssystem", lev.fordelingssystem)
     _tid(rute, "ModtagelsesTidspunkt", lev.modtaget)
     _tid(rute, "LeveranceTidspunkt", lev.leveret)
     if lev.modtaget_fra:
         _aktoer(rute, "ModtagetFraSystem", lev.modtaget_fra)
     _unik(rute, "ErLeveretIHenholdTil", lev.abonnement)
-    lu = etree.SubElement(rute, k("LeveranceruteLokalUdvidelse"))
-    etree.SubElement(lu, k("AntalLeveranceforsoeg")).text = str(lev.forsoeg)
+    lu = etree.SubElement(rute, _LEVERANCERUTE_LU)
+    etree.SubElement(lu, _ANTAL).text = str(lev.forsoeg)
     return root
 
 

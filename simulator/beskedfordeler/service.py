@@ -9,9 +9,10 @@ import functools
 import hashlib
 import inspect
 import logging
+import random
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -71,7 +72,14 @@ class Retur:
         return f"{self.code}: {self.text}" if self.code else None
 
     def xml(self) -> bytes:
+        if self.code is None:  # 20 (and any code without a text): the same bytes every time
+            return _plain_retur(self.status)
         return kv.standard_retur(self.status, self.fejlbesked)
+
+
+@functools.lru_cache(maxsize=16)
+def _plain_retur(status: int) -> bytes:
+    return kv.standard_retur(status, None)
 
 
 class Refusal(Exception):
@@ -132,13 +140,23 @@ class Beskedfordeler:
         self.token_verifier: TokenVerifier | None = None
         self._incoming: asyncio.Queue[_Prepared] = asyncio.Queue(maxsize=20_000)
         self._relay_wake = asyncio.Event()
+        # the fast path: messages just stored go to the relay in memory (parsed), in the order they were
+        # stored; their copies are published without reading them back. `_fast_keys` are the
+        # (BeskedId, dueslag) copies it owns, so the database pass (`_relay_once`) leaves them alone
+        self._fast: deque[tuple[_Prepared, datetime]] = deque()
+        self._fast_keys: set[tuple[str, str]] = set()
+        self._fast_on = False  # off until the database pass found nothing pending (start, broker trouble)
+        self._fast_epoch = 0  # counts the times the fast path was switched off (its claims dropped)
         self._tasks: list[asyncio.Task] = []
         self._consumers: dict[str, Callable[[], Awaitable[None]]] = {}
+        self._push_token: dict[str, object] = {}  # push dueslag → its current consumer (older handlers give up)
+        self._push_lock: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # one push at a time per dueslag
         self._reconcile = True  # at start: a crash may have left published-but-unmarked copies
         self.relay_error: str | None = None
         self.accepted = 0
         self.refused = 0
         self.leases: dict[str, tuple[Delivery, float]] = {}
+        self._types_cache: dict[int, tuple[Any, Any, set[str]]] = {}
 
     # -- life cycle --------------------------------------------------------------------------------------
 
@@ -347,10 +365,21 @@ class Beskedfordeler:
 
     def _agreements(self, service: str, system: str, municipality: str, beskedtype: str) -> str | None:
         for a in self.rt.routes.agreements_for(system, municipality, service):
-            types = {self.cfg.beskedtype_uuid(t) or t for t in (a.beskedtyper or [])}
+            types = self._agreement_types(a)
             if beskedtype in types or "*" in types:
                 return a.uuid
         return None
+
+    def _agreement_types(self, a) -> set[str]:
+        """The beskedtype UUIDs an agreement covers ("*" = any), worked out once per agreement object (an
+        edited agreement is a new object; the beskedtyper catalogue is read once, at start)."""
+        listed = tuple(a.beskedtyper or ())
+        hit = self._types_cache.get(id(a))
+        if hit is None or hit[0] is not a or hit[1] != listed:
+            if len(self._types_cache) > 10_000:
+                self._types_cache.clear()
+            hit = self._types_cache[id(a)] = (a, listed, {self.cfg.beskedtype_uuid(t) or t for t in listed})
+        return hit[2]
 
     def _send_agreement(self, system: str, municipality: str, beskedtype: str) -> str | None:
         return self._agreements(SEND_SERVICE, system, municipality, beskedtype)
@@ -400,7 +429,7 @@ class Beskedfordeler:
         found = set()
         for a in self.rt.routes.agreements.values():
             if a.system == system and a.service == RECEIVE_SERVICE and a.active:
-                types = {self.cfg.beskedtype_uuid(t) or t for t in (a.beskedtyper or [])}
+                types = self._agreement_types(a)
                 if beskedtype in types or "*" in types:
                     found.add(a.municipality)
         return found
@@ -437,84 +466,107 @@ class Beskedfordeler:
             batch = [await self._incoming.get()]
             while len(batch) < 500 and not self._incoming.empty():
                 batch.append(self._incoming.get_nowait())
+            fast, epoch = self._fast_on, self._fast_epoch
+            keys = [(p.besked.besked_id, d) for p in batch for d, _, _ in p.copies] if fast else []
+            # claimed before the commit: once the rows are visible the database pass must leave them alone
+            self._fast_keys.update(keys)
+            stored: list[_Prepared] = []
+            now = datetime.now(UTC)
             try:
                 try:
-                    await self._persist(batch)
+                    stored = await self._persist(batch, now)
                 except IntegrityError:
                     # another process stored one of these BeskedIds a moment ago: once more, and it is a repeat
-                    await self._persist(batch)
+                    stored = await self._persist(batch, now)
             except Exception as e:  # noqa: BLE001 - answer 50: nothing of the batch was accepted
                 log.exception("persisting %d messages failed", len(batch))
                 for p in batch:
                     if not p.future.done():
                         p.future.set_result(Retur(50, "INTERN_FEJL", f"storing the message failed: {e}"))
+            if fast and self._fast_on and self._fast_epoch == epoch:  # claimed all along: the fast path has them
+                mine = {(p.besked.besked_id, d) for p in stored for d, _, _ in p.copies}
+                self._fast_keys.difference_update(k for k in keys if k not in mine)
+                self._fast.extend((p, now) for p in stored if p.copies)
+            else:
+                self._fast_keys.difference_update(keys)
             self._relay_wake.set()
 
-    async def _persist(self, batch: list[_Prepared]) -> None:
+    async def _persist(self, batch: list[_Prepared], now: datetime) -> list[_Prepared]:
         """Store a batch in one transaction (one worker-thread hop on SQLite, Database.transaction), then
-        answer each message: 20 when stored (or a repeat of a stored one), 40 for a reused BeskedId."""
-        results = await self.rt.db.transaction(functools.partial(self._persist_in, batch=batch))
-        for p, r in results:
+        answer each message: 20 when stored (or a repeat of a stored one), 40 for a reused BeskedId.
+        Returns the messages stored now (not the repeats)."""
+        results = await self.rt.db.transaction(functools.partial(self._persist_in, batch=batch, now=now))
+        stored = []
+        for p, r, new in results:
+            if new:
+                stored.append(p)
             if not p.future.done():
                 p.future.set_result(r)
+        return stored
 
-    def _persist_in(self, s, *, batch: list[_Prepared]) -> list[tuple[_Prepared, Retur]]:
-        now = datetime.now(UTC)
+    def _persist_in(self, s, *, batch: list[_Prepared], now: datetime) -> list[tuple[_Prepared, Retur, bool]]:
         ids = list({p.besked.besked_id for p in batch})
-        known = dict(s.execute(select(BfBesked.besked_id, BfBesked.sha256).where(BfBesked.besked_id.in_(ids))).all())
-        results: list[tuple[_Prepared, Retur]] = []
-        besked_rows: list[dict[str, Any]] = []
-        levering_rows: list[dict[str, Any]] = []
+        raw = s.dialect.name == "sqlite"
+        if raw:  # see _insert_raw
+            known = dict(
+                s.exec_driver_sql(
+                    f"SELECT besked_id, sha256 FROM bf_besked WHERE besked_id IN ({', '.join('?' * len(ids))})",
+                    tuple(ids),
+                ).all()
+            )
+        else:
+            known = dict(
+                s.execute(select(BfBesked.besked_id, BfBesked.sha256).where(BfBesked.besked_id.in_(ids))).all()
+            )
+        results: list[tuple[_Prepared, Retur, bool]] = []
+        besked_rows: list[tuple] = []  # in _BESKED_COLUMNS order
+        levering_rows: list[tuple] = []  # in _LEVERING_COLUMNS order
         for p in batch:
             bid = p.besked.besked_id
             if bid in known:
-                if known[bid] == p.sha256:
-                    results.append((p, Retur(20, besked_id=bid)))  # a repeat: answered again, sent once
-                else:
-                    results.append(
-                        (
-                            p,
-                            Retur(
-                                40,
-                                "BESKEDID_GENBRUGT",
-                                f"BeskedId {bid} was already used for another message; "
-                                "every message needs a new BeskedId",
-                                bid,
-                            ),
-                        )
-                    )
+                results.append((p, _repeat_or_clash(bid, known[bid], p.sha256), False))
                 continue
             known[bid] = p.sha256
             besked_rows.append(
-                {
-                    "besked_id": bid,
-                    "received_at": now,
-                    "channel": p.channel,
-                    "system": p.system,
-                    "municipality": p.municipality,
-                    "beskedtype": p.besked.beskedtype,
-                    "transaktions_id": p.transaktions_id,
-                    "sha256": p.sha256,
-                    "body": p.body.decode("utf-8"),
-                }
+                (
+                    bid,
+                    now,
+                    p.channel,
+                    p.system,
+                    p.municipality,
+                    p.besked.beskedtype,
+                    p.transaktions_id,
+                    p.sha256,
+                    p.body.decode("utf-8"),
+                )
             )
-            levering_rows += [
-                {
-                    "besked_id": bid,
-                    "dueslag": dueslag,
-                    "abonnement": abonnement,
-                    "state": "pending",
-                    "tilladte_modtagere": trimmed,
-                    "attempts": 0,
-                    "updated_at": now,
-                }
-                for dueslag, abonnement, trimmed in p.copies
+            levering_rows += [(bid, d, abonnement, "pending", trimmed, 0, now) for d, abonnement, trimmed in p.copies]
+            results.append((p, Retur(20, besked_id=bid), True))
+        if raw:
+            for table, columns, rows in (
+                (BfBesked.__table__, _BESKED_COLUMNS, besked_rows),
+                (BfLevering.__table__, _LEVERING_COLUMNS, levering_rows),
+            ):
+                if rows:
+                    _insert_raw(s, table, columns, rows)
+            return results
+        lost = _insert_new_beskeder(s, besked_rows)
+        if lost:  # another process stored these BeskedIds a moment ago: each is a repeat (or a reused id) here
+            besked_t = BfBesked.__table__
+            theirs = dict(
+                s.execute(select(besked_t.c.besked_id, besked_t.c.sha256).where(besked_t.c.besked_id.in_(lost))).all()
+            )
+            results = [
+                (p, _repeat_or_clash(p.besked.besked_id, theirs[p.besked.besked_id], p.sha256), False)
+                if p.besked.besked_id in lost
+                else (p, r, new)
+                for p, r, new in results
             ]
-            results.append((p, Retur(20, besked_id=bid)))
-        if besked_rows:
-            s.execute(insert(BfBesked.__table__), besked_rows)
+            levering_rows = [row for row in levering_rows if row[0] not in lost]
         if levering_rows:
-            s.execute(insert(BfLevering.__table__), levering_rows)
+            s.execute(
+                insert(BfLevering.__table__), [dict(zip(_LEVERING_COLUMNS, row, strict=True)) for row in levering_rows]
+            )
         return results
 
     async def _record(
@@ -526,7 +578,7 @@ class Beskedfordeler:
         resp, _ = truncate_body(retur.xml(), self.rt.settings.record_body_max_bytes)
         await self.rt.recorder.record(
             {
-                "id": str(uuid.uuid4()),
+                "id": _new_id(),
                 "started_at": datetime.now(UTC),
                 "duration_ms": (time.perf_counter() - t0) * 1000,
                 "origin": channel,
@@ -560,17 +612,23 @@ class Beskedfordeler:
     def _render(
         self,
         original: bytes | etree._Element,
-        lev: BfLevering,
+        lev: Any,
         received: datetime,
         system: str,
         transaktions_id: str,
         forsoeg: int = 1,
+        *,
+        in_place: bool = False,
     ) -> bytes:
+        """The delivered copy of a message for one dueslag; `lev` names the abonnement and the trimmed
+        TilladtModtager (a BfLevering row or a (dueslag, abonnement, trimmed) copy). `in_place` changes
+        the parsed original itself (its last use) instead of a copy of it."""
+        abonnement, trimmed = (lev[1], lev[2]) if isinstance(lev, tuple) else (lev.abonnement, lev.tilladte_modtagere)
         sys_def = self.rt.routes.systems.get(system)
         root = kv.delivered_copy(
             original,
             kv.Leverance(
-                abonnement=lev.abonnement,
+                abonnement=abonnement,
                 fordelingssystem=FORDELINGSSYSTEM,
                 modtaget_fra=sys_def.uuid if sys_def else None,
                 modtaget=_aware(received),
@@ -578,31 +636,109 @@ class Beskedfordeler:
                 forsoeg=forsoeg,
                 transaktions_id=transaktions_id,
                 kildesystem=sys_def.uuid if sys_def else None,
-                tilladte_modtagere=lev.tilladte_modtagere,
+                tilladte_modtagere=trimmed,
             ),
+            in_place=in_place,
         )
         return etree.tostring(root, xml_declaration=True, encoding="utf-8", standalone=True)
 
     async def _relay(self) -> None:
+        """Publish what was stored: the fast path (from memory) while all is well; the database pass at
+        start, after trouble (until nothing is pending) and once a second (copies of other processes)."""
         delay = 0.1
+        next_pass = 0.0
         while True:
             try:
-                moved = await self._relay_once()
-                self.relay_error = None
-                delay = 0.1
-                if moved:
+                if self._fast:
+                    await self._relay_fast()
+                    delay = 0.1
                     continue
+                if not self._fast_on or time.monotonic() >= next_pass:
+                    moved = await self._relay_once()
+                    self.relay_error = None
+                    delay = 0.1
+                    if moved:
+                        continue
+                    next_pass = time.monotonic() + 1.0
+                    if not self._fast_on and not self._reconcile:
+                        self._fast_on = True  # nothing of ours is pending any more: new messages go the fast way
+                    if self._fast:
+                        continue
                 self._relay_wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._relay_wake.wait(), timeout=1.0)
+                    await asyncio.wait_for(self._relay_wake.wait(), timeout=max(0.01, next_pass - time.monotonic()))
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - keep the rows pending and try again
                 self.relay_error = f"{type(e).__name__}: {e}"
                 self._reconcile = True
+                self._fast_off()
                 log.warning("distributing failed (%s); retrying in %.1fs", e, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    def _fast_off(self) -> None:
+        """Leave every copy not yet published to the database pass (rows pending, in order)."""
+        self._fast_on = False
+        self._fast_epoch += 1
+        self._fast.clear()
+        self._fast_keys.clear()
+
+    async def _relay_fast(self, limit: int = 500) -> None:
+        """Publish the copies of messages just stored, from memory (rendered from the parsed message, no
+        read-back), then mark them queued. On PostgreSQL the rows are first locked (`FOR UPDATE SKIP
+        LOCKED`, still pending), so a process sharing the database never publishes the same copy twice."""
+        items: list[tuple[_Prepared, datetime]] = []
+        n = 0
+        while self._fast and n < limit:
+            p, received = self._fast.popleft()
+            items.append((p, received))
+            n += len(p.copies)
+        keys = [(p.besked.besked_id, c[0]) for p, _ in items for c in p.copies]
+        try:
+            if self.rt.db.dialect == "postgresql":
+                async with self.rt.db.session() as s, s.begin():
+                    lev_t = BfLevering.__table__
+                    held = set(
+                        (
+                            await s.execute(
+                                select(lev_t.c.besked_id, lev_t.c.dueslag)
+                                .where(
+                                    lev_t.c.besked_id.in_({bid for bid, _ in keys}),
+                                    lev_t.c.state == "pending",
+                                )
+                                .with_for_update(skip_locked=True, of=lev_t)
+                            )
+                        ).all()
+                    )
+                    published = await self._publish_fast(items, held)
+                    for stmt in _mark_queued_statements(published):
+                        await s.execute(stmt)
+            else:
+                published = await self._publish_fast(items, None)
+                await self.rt.db.transaction(functools.partial(_mark_queued, keys=published))
+        finally:
+            self._fast_keys.difference_update(keys)
+        self.relay_error = None
+
+    async def _publish_fast(
+        self, items: list[tuple[_Prepared, datetime]], held: set[tuple[str, str]] | None
+    ) -> list[tuple[str, str]]:
+        by_dueslag: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
+        for p, received in items:
+            bid = p.besked.besked_id
+            last = len(p.copies) - 1
+            for i, copy in enumerate(p.copies):
+                if held is not None and (bid, copy[0]) not in held:
+                    continue  # another process has it (or had it)
+                body = self._render(p.besked.root, copy, received, p.system, p.transaktions_id, in_place=i == last)
+                by_dueslag[copy[0]].append((bid, body))
+        try:
+            await asyncio.gather(*(self.broker.publish(d, items) for d, items in by_dueslag.items()))
+        except BrokerUnavailable:
+            self._reconcile = True
+            raise
+        return [(bid, d) for d, items in by_dueslag.items() for bid, _ in items]
 
     async def _relay_once(self, limit: int = 100) -> int:
         """Publish pending copies and mark them queued, in one transaction that holds the rows: on
@@ -632,7 +768,7 @@ class Beskedfordeler:
         )
         if self.rt.db.dialect == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True, of=lev_t)
-        rows = (await s.execute(stmt)).all()
+        rows = [r for r in (await s.execute(stmt)).all() if (r.besked_id, r.dueslag) not in self._fast_keys]
         if not rows:
             self._reconcile = False
             return 0
@@ -702,14 +838,34 @@ class Beskedfordeler:
     async def _start_push(self, d: Dueslag) -> None:
         if d.levering != "push" or d.uuid in self.stopped or d.uuid in self._consumers:
             return
-        self._consumers[d.uuid] = await self.broker.consume(d.uuid, lambda dl, d=d: self._push(d, dl))
+        token = self._push_token[d.uuid] = object()
+        self._consumers[d.uuid] = await self.broker.consume(d.uuid, lambda dl, d=d, t=token: self._push(d, dl, t))
 
     async def _stop_push(self, uuid_: str) -> None:
+        self._push_token.pop(uuid_, None)
         cancel = self._consumers.pop(uuid_, None)
         if cancel is not None:
             await cancel()
 
-    async def _push(self, d: Dueslag, delivery: Delivery) -> None:
+    async def _push(self, d: Dueslag, delivery: Delivery, token: object = None) -> None:
+        """Push one message until the receiver answers 20 or delivery stops. One push at a time per dueslag:
+        on RabbitMQ the handler of a cancelled consumer may still run when the message it holds is redelivered
+        to the next consumer, which must then see what that handler did (its attempts, or that it delivered)."""
+        async with self._push_lock[d.uuid]:
+            await self._push_locked(d, delivery, token)
+
+    async def _push_locked(self, d: Dueslag, delivery: Delivery, token: object) -> None:
+        def stale() -> bool:  # delivery stopped, or this handler's consumer was cancelled
+            return d.uuid in self.stopped or (token is not None and self._push_token.get(d.uuid) is not token)
+
+        async def hand_back() -> None:  # the pause lets a pending cancel land instead of a redelivery loop
+            await asyncio.sleep(0.05)
+            with contextlib.suppress(Exception):
+                await delivery.nack(True)
+
+        if stale():
+            await hand_back()
+            return
         async with self.rt.db.session() as s:
             lev = await s.scalar(
                 select(BfLevering).where(BfLevering.besked_id == delivery.besked_id, BfLevering.dueslag == d.uuid)
@@ -721,6 +877,9 @@ class Beskedfordeler:
         root = kv.parse_copy(delivery.body)
         pause = float(getattr(d, "pause_s", None) or DEFAULT_PAUSE_S)
         while True:
+            if stale():
+                await hand_back()
+                return
             attempts += 1
             kv.set_forsoeg(root, attempts)
             body = kv.modtag_besked_input(root)
@@ -767,6 +926,9 @@ class Beskedfordeler:
                 self.paused_until.pop(d.uuid, None)
                 pause = min(pause * 2, MAX_PAUSE_S)
                 continue
+            if stale():  # a cancelled consumer's handler does not stop the one that replaced it
+                await hand_back()
+                return
             reason = (
                 f"delivery of {delivery.besked_id} to {d.callback} stopped after attempt {attempts}: "
                 f"StatusKode {code}; {detail}"
@@ -995,6 +1157,120 @@ class Beskedfordeler:
             "relay_error": self.relay_error,
             "stopped_dueslag": sorted(self.stopped),
         }
+
+
+_MISSING = object()
+_BESKED_COLUMNS = (
+    "besked_id",
+    "received_at",
+    "channel",
+    "system",
+    "municipality",
+    "beskedtype",
+    "transaktions_id",
+    "sha256",
+    "body",
+)
+_LEVERING_COLUMNS = ("besked_id", "dueslag", "abonnement", "state", "tilladte_modtagere", "attempts", "updated_at")
+
+
+def _repeat_or_clash(besked_id: str, stored_sha256: str, sha256: str) -> Retur:
+    """The answer to a message whose BeskedId is stored already: a repeat of the same message is answered
+    20 again (and sent once); another message under a used BeskedId is refused 40."""
+    if stored_sha256 == sha256:
+        return Retur(20, besked_id=besked_id)
+    return Retur(
+        40,
+        "BESKEDID_GENBRUGT",
+        f"BeskedId {besked_id} was already used for another message; every message needs a new BeskedId",
+        besked_id,
+    )
+
+
+def _insert_new_beskeder(conn, rows: list[tuple]) -> set[str]:
+    """INSERT the messages (PostgreSQL) with ON CONFLICT DO NOTHING, in BeskedId order (two processes
+    inserting overlapping batches then wait for each other instead of deadlocking); returns the BeskedIds
+    another process had stored, which were not inserted."""
+    if not rows:
+        return set()
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    table = BfBesked.__table__
+    rows = sorted(rows, key=lambda row: row[0])
+    inserted = set(
+        conn.scalars(
+            pg_insert(table)
+            .values([dict(zip(_BESKED_COLUMNS, row, strict=True)) for row in rows])
+            .on_conflict_do_nothing(index_elements=["besked_id"])
+            .returning(table.c.besked_id)
+        ).all()
+    )
+    return {row[0] for row in rows} - inserted
+
+
+def _insert_raw(conn, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """INSERT rows with one driver-level executemany (SQLite). Each value goes through its column type's
+    bind processor, as with a Core insert, but without the per-row statement machinery running in Python
+    (in a worker thread, while the event loop waits for the GIL); values every row shares (the batch's
+    timestamp, no TilladtModtager) are processed once."""
+    processed = []
+    for i, name in enumerate(columns):
+        proc = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        if proc is not None:
+            processed.append((i, proc, {}))
+    if processed:
+        out = []
+        for row in rows:
+            row = list(row)
+            for i, proc, cache in processed:
+                v = row[i]
+                if isinstance(v, (datetime, type(None))):
+                    hit = cache.get(v, _MISSING)
+                    if hit is _MISSING:
+                        hit = cache[v] = proc(v)
+                    row[i] = hit
+                else:
+                    row[i] = proc(v)
+            out.append(tuple(row))
+        rows = out
+    placeholders = ", ".join("?" * len(columns))
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})", rows)
+
+
+def _mark_queued_statements(keys: list[tuple[str, str]]) -> list:
+    """UPDATEs that mark the copies (BeskedId, dueslag) queued, if still pending."""
+    lev_t = BfLevering.__table__
+    by_dueslag: dict[str, list[str]] = defaultdict(list)
+    for bid, dueslag in keys:
+        by_dueslag[dueslag].append(bid)
+    now = datetime.now(UTC)
+    return [
+        update(lev_t)
+        .where(lev_t.c.dueslag == dueslag, lev_t.c.besked_id.in_(ids[i : i + 500]), lev_t.c.state == "pending")
+        .values(state="queued", updated_at=now)
+        for dueslag, ids in by_dueslag.items()
+        for i in range(0, len(ids), 500)
+    ]
+
+
+def _mark_queued(conn, *, keys: list[tuple[str, str]]) -> None:
+    if conn.dialect.name == "sqlite":  # one executemany over the unique (besked_id, dueslag) index
+        stamp = BfLevering.__table__.c.updated_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        now = stamp(datetime.now(UTC))
+        conn.exec_driver_sql(
+            "UPDATE bf_levering SET state = 'queued', updated_at = ? "
+            "WHERE besked_id = ? AND dueslag = ? AND state = 'pending'",
+            [(now, bid, dueslag) for bid, dueslag in keys],
+        )
+        return
+    for stmt in _mark_queued_statements(keys):
+        conn.execute(stmt)
+
+
+def _new_id() -> str:
+    """A random (version 4) UUID without a system call per id (`uuid.uuid4()` reads os.urandom, and
+    every system call on the event loop is a chance for a worker thread to take the GIL)."""
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))
 
 
 def _aware(at: datetime) -> datetime:
