@@ -37,6 +37,26 @@ def _alembic_config(sync_connection) -> Config:
     return cfg
 
 
+def _close_aiosqlite_without_waiting() -> None:
+    """Make SQLAlchemy's "graceful close" of an invalidated aiosqlite connection not wait.
+
+    When a task is cancelled inside a query, SQLAlchemy invalidates the connection and closes it in a
+    shielded task (`_terminate_graceful_close` → aiosqlite `close()`). Cancelled again meanwhile, it stops
+    the connection's thread at once (`stop()`), and the shielded close then waits forever for that thread
+    (aiosqlite 0.22 awaits a second stop in a `finally`): the event loop can never finish its tasks, so the
+    process does not exit on shutdown. Queuing the stop without awaiting it closes the connection the same
+    way (in its thread, after what is queued) and cannot hang."""
+    from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection
+
+    async def close_without_waiting(self) -> None:
+        self._connection.stop()
+
+    AsyncAdapt_aiosqlite_connection._terminate_graceful_close = close_without_waiting
+
+
+_close_aiosqlite_without_waiting()
+
+
 class Database:
     """Owns the engine; `session()` opens a unit of work."""
 
