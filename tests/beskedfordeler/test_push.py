@@ -160,8 +160,12 @@ async def test_transport_errors_and_non_xml_answers_stop_the_dueslag(sim_factory
 
         tries = await second_stop() or await until(second_stop, what="a second attempt")
         assert tries[1]["outcome"] == "stoppet" and "ConnectError" in tries[1]["detail"]
-        ds = {d["uuid"]: d for d in (await sim.client.get("/api/beskedfordeler/dueslag")).json()}
-        assert "nowhere" in ds[PUSH_DUESLAG]["stopped"]
+
+        async def stopped():  # the attempt is written a moment before the dueslag is marked stopped
+            ds = {d["uuid"]: d for d in (await sim.client.get("/api/beskedfordeler/dueslag")).json()}
+            return ds[PUSH_DUESLAG]["stopped"]
+
+        assert "nowhere" in await until(stopped, what="the dueslag to stop")
 
 
 def test_push_body_sample_shape_matches_the_official_sample(anvender_xsd):
