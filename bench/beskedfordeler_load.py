@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _common import free_port  # noqa: E402  bench/ is the script folder (run as a script)
 
 from simulator.beskedfordeler.broker import AFSEND_EXCHANGE  # noqa: E402
 from simulator.beskedfordeler.config import read_messages_config  # noqa: E402
@@ -50,12 +51,6 @@ finally:
     profile.dump_stats({out!r})
 """
 OPUS = "706e258a-41f3-4a3b-a407-216db3ead494"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cpu_s(pid: int | None) -> float | None:

@@ -286,7 +286,7 @@ class _AckBatcher:
         self.settled: set[int] = set()  # of those, already acked or nacked on their own
         self.frames: list[tuple[str, int, bool]] = []
         self.scheduled = False
-        self.sending = False
+        self.sender: asyncio.Task | None = None  # sending frames, while there are any
 
     def ack(self, tag: int) -> None:
         self.done.add(tag)
@@ -321,9 +321,8 @@ class _AckBatcher:
         if len(waiting) >= self.MAX_WAITING:
             self.frames += [("ack", tag, False) for tag in sorted(waiting)]
             self.settled |= waiting
-        if self.frames and not self.sending:
-            self.sending = True
-            asyncio.get_running_loop().create_task(self._send())
+        if self.frames and self.sender is None:
+            self.sender = asyncio.get_running_loop().create_task(self._send())
 
     async def _send(self) -> None:
         try:
@@ -338,7 +337,13 @@ class _AckBatcher:
             log.warning("could not settle sent messages: %s", e)
             self.frames.clear()
         finally:
-            self.sending = False
+            self.sender = None
+
+    async def settled_all(self) -> None:
+        """Return once every ack and nack handled so far has been sent."""
+        await asyncio.sleep(0)  # a flush scheduled (call_soon) before now runs first
+        if self.sender is not None:
+            await self.sender
 
 
 class RabbitBroker:
@@ -495,10 +500,8 @@ class RabbitBroker:
                 await asyncio.wait_for(channel.basic_cancel(self._afsend_tag), timeout=5)
         if self._inflight:  # let messages being handled get their answer
             await asyncio.wait(list(self._inflight), timeout=10)
-        for _ in range(100):  # and their acknowledgements go out
-            if not any(a.scheduled or a.sending for a in self._ackers.values()):
-                break
-            await asyncio.sleep(0.01)
+        with contextlib.suppress(TimeoutError):  # and their acknowledgements go out
+            await asyncio.wait_for(asyncio.gather(*(a.settled_all() for a in self._ackers.values())), timeout=1)
         for cancel in self._cancels:
             with contextlib.suppress(Exception):
                 await cancel()

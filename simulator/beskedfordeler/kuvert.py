@@ -204,8 +204,8 @@ def check_structure(root: etree._Element) -> None:
     (including what the walk accepts but the schema is stricter about) is decided, and explained, by the walk."""
     if root.tag == _HAENDELSESBESKED and _quick_schema().validate(root):
         return
-    if root.tag != k("Haendelsesbesked"):
-        raise KuvertError("/", f"root element is {root.tag}, expected {{{KUVERT}}}Haendelsesbesked")
+    if root.tag != _HAENDELSESBESKED:
+        raise KuvertError("/", f"root element is {root.tag}, expected {_HAENDELSESBESKED}")
     _check(root, "Haendelsesbesked", "/Haendelsesbesked")
 
 
@@ -360,29 +360,16 @@ def _first_children(el: etree._Element) -> dict:
     return out
 
 
-def _path_first(root: etree._Element, outer: str, inner: str) -> etree._Element | None:
-    """`root.find("outer/inner")`: the first `inner` child of an `outer` child, in document order."""
-    for el in root:
-        if el.tag == outer:
-            for kid in el:
-                if kid.tag == inner:
-                    return kid
-    return None
+def _kuvert(root: etree._Element) -> dict:
+    """The children of a Haendelsesbesked's Beskedkuvert (Filtreringsdata, Leveranceinformation), by tag."""
+    return _first_children(root.find(_T["Beskedkuvert"]))
 
 
 def read_besked(root: etree._Element) -> Besked:
     """The facts of a structurally valid Haendelsesbesked."""
     t = _T
-    f = _path_first(root, t["Beskedkuvert"], t["Filtreringsdata"])
-    li = _path_first(root, t["Beskedkuvert"], t["Leveranceinformation"])
-    besked_id = None
-    beskeddata = []
-    for el in root:
-        if el.tag == t["BeskedId"]:
-            besked_id = besked_id if besked_id is not None else el
-        elif el.tag == t["Beskeddata"]:
-            beskeddata.append(el)
-    beskedtype = ansvarlig = None
+    kuvert = _kuvert(root)
+    f, li = kuvert[t["Filtreringsdata"]], kuvert[t["Leveranceinformation"]]
     tilladte, relaterede, regs = [], [], []
     for el in f:
         tag = el.tag
@@ -402,23 +389,19 @@ def read_besked(root: etree._Element) -> Besked:
                     opgaveemne=unikid(kids.get(t["OpgaveEmne"])),
                 )
             )
-        elif tag == t["Beskedtype"]:
-            beskedtype = beskedtype if beskedtype is not None else el
-        elif tag == t["BeskedAnsvarligAktoer"]:
-            ansvarlig = ansvarlig if ansvarlig is not None else el
-    li_kids = _first_children(li)
+    f_kids, li_kids = _first_children(f), _first_children(li)
     return Besked(
         root=root,
-        besked_id=unikid(besked_id) or "",
-        beskedtype=unikid(beskedtype) or "",
-        besked_ansvarlig=unikid(ansvarlig),
+        besked_id=unikid(root.find(t["BeskedId"])) or "",
+        beskedtype=unikid(f_kids.get(t["Beskedtype"])) or "",
+        besked_ansvarlig=unikid(f_kids.get(t["BeskedAnsvarligAktoer"])),
         tilladte_modtagere=tilladte,
         relaterede_objekter=relaterede,
         registreringer=regs,
         transaktions_id=unikid(li_kids.get(t["TransaktionsId"])),
         kildesystem=unikid(li_kids.get(t["Kildesystem"])),
         sikkerhedsklassificering=unikid(li_kids.get(t["Sikkerhedsklassificering"])),
-        beskeddata=beskeddata,
+        beskeddata=root.findall(t["Beskeddata"]),
     )
 
 
@@ -507,12 +490,12 @@ def delivered_copy(original: bytes | etree._Element, lev: Leverance, *, in_place
         root = original if in_place else copy.deepcopy(original)
     t = _T
     if lev.tilladte_modtagere is not None:
-        f = _path_first(root, t["Beskedkuvert"], t["Filtreringsdata"])
+        f = _kuvert(root)[t["Filtreringsdata"]]
         keep = set(lev.tilladte_modtagere)
         for el in f.findall(t["TilladtModtager"]):
             if unikid(el) not in keep:
                 f.remove(el)
-    li = _path_first(root, t["Beskedkuvert"], t["Leveranceinformation"])
+    li = _kuvert(root)[t["Leveranceinformation"]]
     kids = _first_children(li)
     if t["TransaktionsId"] not in kids:
         _insert_in_order(li, _unik(li, "TransaktionsId", lev.transaktions_id))

@@ -9,7 +9,6 @@ import functools
 import hashlib
 import inspect
 import logging
-import random
 import time
 import uuid
 from collections import defaultdict, deque
@@ -156,7 +155,7 @@ class Beskedfordeler:
         self.accepted = 0
         self.refused = 0
         self.leases: dict[str, tuple[Delivery, float]] = {}
-        self._types_cache: dict[int, tuple[Any, Any, set[str]]] = {}
+        self._types_cache: dict[tuple[str, ...], frozenset[str]] = {}
 
     # -- life cycle --------------------------------------------------------------------------------------
 
@@ -234,7 +233,7 @@ class Beskedfordeler:
                 )
             ).all()
         for lev, body, received, system, trans in rows:
-            copy = self._render(body.encode(), lev, received, system, trans)
+            copy = self._render(body.encode(), lev.abonnement, lev.tilladte_modtagere, received, system, trans)
             self.broker.restore(lev.dueslag, lev.besked_id, copy, fejlkoe=lev.state == "fejlkoe")
 
     # -- sending -----------------------------------------------------------------------------------------
@@ -370,16 +369,14 @@ class Beskedfordeler:
                 return a.uuid
         return None
 
-    def _agreement_types(self, a) -> set[str]:
-        """The beskedtype UUIDs an agreement covers ("*" = any), worked out once per agreement object (an
-        edited agreement is a new object; the beskedtyper catalogue is read once, at start)."""
+    def _agreement_types(self, a) -> frozenset[str]:
+        """The beskedtype UUIDs an agreement covers ("*" = any), worked out once per list of beskedtyper
+        (the beskedtyper catalogue is read once, at start)."""
         listed = tuple(a.beskedtyper or ())
-        hit = self._types_cache.get(id(a))
-        if hit is None or hit[0] is not a or hit[1] != listed:
-            if len(self._types_cache) > 10_000:
-                self._types_cache.clear()
-            hit = self._types_cache[id(a)] = (a, listed, {self.cfg.beskedtype_uuid(t) or t for t in listed})
-        return hit[2]
+        types = self._types_cache.get(listed)
+        if types is None:
+            types = self._types_cache[listed] = frozenset(self.cfg.beskedtype_uuid(t) or t for t in listed)
+        return types
 
     def _send_agreement(self, system: str, municipality: str, beskedtype: str) -> str | None:
         return self._agreements(SEND_SERVICE, system, municipality, beskedtype)
@@ -476,7 +473,8 @@ class Beskedfordeler:
                 try:
                     stored = await self._persist(batch, now)
                 except IntegrityError:
-                    # another process stored one of these BeskedIds a moment ago: once more, and it is a repeat
+                    # SQLite: another process stored one of these BeskedIds a moment ago; once more, and it is a
+                    # repeat (PostgreSQL inserts ON CONFLICT DO NOTHING and needs no second try)
                     stored = await self._persist(batch, now)
             except Exception as e:  # noqa: BLE001 - answer 50: nothing of the batch was accepted
                 log.exception("persisting %d messages failed", len(batch))
@@ -578,7 +576,7 @@ class Beskedfordeler:
         resp, _ = truncate_body(retur.xml(), self.rt.settings.record_body_max_bytes)
         await self.rt.recorder.record(
             {
-                "id": _new_id(),
+                "id": str(uuid.uuid4()),
                 "started_at": datetime.now(UTC),
                 "duration_ms": (time.perf_counter() - t0) * 1000,
                 "origin": channel,
@@ -612,7 +610,8 @@ class Beskedfordeler:
     def _render(
         self,
         original: bytes | etree._Element,
-        lev: Any,
+        abonnement: str,
+        tilladte_modtagere: list[str] | None,
         received: datetime,
         system: str,
         transaktions_id: str,
@@ -620,10 +619,8 @@ class Beskedfordeler:
         *,
         in_place: bool = False,
     ) -> bytes:
-        """The delivered copy of a message for one dueslag; `lev` names the abonnement and the trimmed
-        TilladtModtager (a BfLevering row or a (dueslag, abonnement, trimmed) copy). `in_place` changes
-        the parsed original itself (its last use) instead of a copy of it."""
-        abonnement, trimmed = (lev[1], lev[2]) if isinstance(lev, tuple) else (lev.abonnement, lev.tilladte_modtagere)
+        """The delivered copy of a message for one dueslag (its abonnement, TilladtModtager trimmed to
+        `tilladte_modtagere`). `in_place` changes the parsed original itself (its last use) instead of a copy."""
         sys_def = self.rt.routes.systems.get(system)
         root = kv.delivered_copy(
             original,
@@ -636,7 +633,7 @@ class Beskedfordeler:
                 forsoeg=forsoeg,
                 transaktions_id=transaktions_id,
                 kildesystem=sys_def.uuid if sys_def else None,
-                tilladte_modtagere=trimmed,
+                tilladte_modtagere=tilladte_modtagere,
             ),
             in_place=in_place,
         )
@@ -728,11 +725,13 @@ class Beskedfordeler:
         for p, received in items:
             bid = p.besked.besked_id
             last = len(p.copies) - 1
-            for i, copy in enumerate(p.copies):
-                if held is not None and (bid, copy[0]) not in held:
+            for i, (dueslag, abonnement, trimmed) in enumerate(p.copies):
+                if held is not None and (bid, dueslag) not in held:
                     continue  # another process has it (or had it)
-                body = self._render(p.besked.root, copy, received, p.system, p.transaktions_id, in_place=i == last)
-                by_dueslag[copy[0]].append((bid, body))
+                body = self._render(
+                    p.besked.root, abonnement, trimmed, received, p.system, p.transaktions_id, in_place=i == last
+                )
+                by_dueslag[dueslag].append((bid, body))
         try:
             await asyncio.gather(*(self.broker.publish(d, items) for d, items in by_dueslag.items()))
         except BrokerUnavailable:
@@ -788,7 +787,14 @@ class Beskedfordeler:
             by_dueslag[lev.dueslag].append(
                 (
                     lev.besked_id,
-                    self._render(parsed[lev.besked_id], lev, lev.received_at, lev.system, lev.transaktions_id),
+                    self._render(
+                        parsed[lev.besked_id],
+                        lev.abonnement,
+                        lev.tilladte_modtagere,
+                        lev.received_at,
+                        lev.system,
+                        lev.transaktions_id,
+                    ),
                 )
             )
         seqs = {(lev.dueslag, lev.besked_id): lev.seq for lev in rows}
@@ -1265,12 +1271,6 @@ def _mark_queued(conn, *, keys: list[tuple[str, str]]) -> None:
         return
     for stmt in _mark_queued_statements(keys):
         conn.execute(stmt)
-
-
-def _new_id() -> str:
-    """A random (version 4) UUID without a system call per id (`uuid.uuid4()` reads os.urandom, and
-    every system call on the event loop is a chance for a worker thread to take the GIL)."""
-    return str(uuid.UUID(int=random.getrandbits(128), version=4))
 
 
 def _aware(at: datetime) -> datetime:
