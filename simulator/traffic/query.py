@@ -51,6 +51,9 @@ class ExchangeFilter:
         return q
 
 
+MAX_SEQ = 2**63 - 1  # the largest row number (seq) SQLite and PostgreSQL store; a larger `before` is refused
+
+
 async def list_exchanges(db: Database, f: ExchangeFilter, *, limit: int = 50, before: int | None = None) -> list[dict]:
     """Newest first; `before` is the `seq` of the last row of the previous page (keyset pagination)."""
     q = f.apply(select(*SUMMARY_COLUMNS)).order_by(ExchangeRow.seq.desc()).limit(limit)

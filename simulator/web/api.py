@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from simulator.serviceplatform import AgreementDef, RouteDef, RouteTableError
 from simulator.serviceplatform.routefiles import check_fault
 from simulator.traffic.query import (
+    MAX_SEQ,
     ExchangeFilter,
     count_exchanges,
     get_exchange,
@@ -48,7 +49,9 @@ async def exchanges(
     rt: RuntimeDep,
     q: Annotated[ExchangeQuery, Query()],
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[int | None, Query(description="seq of the last row of the previous page")] = None,
+    before: Annotated[
+        int | None, Query(ge=0, le=MAX_SEQ, description="seq of the last row of the previous page")
+    ] = None,
 ) -> dict[str, Any]:
     """Recorded exchanges, newest first, without bodies; page with `before=<next_before>`."""
     await rt.recorder.flush()

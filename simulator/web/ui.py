@@ -38,7 +38,7 @@ from sqlalchemy import func, or_, select
 from simulator.serviceplatform import AgreementDef, RouteDef, RouteTableError
 from simulator.serviceplatform.routefiles import check_fault
 from simulator.store import ExchangeRow
-from simulator.traffic.query import SUMMARY_COLUMNS, ExchangeFilter, get_exchange, list_exchanges
+from simulator.traffic.query import MAX_SEQ, SUMMARY_COLUMNS, ExchangeFilter, get_exchange, list_exchanges
 from simulator.web.deps import RuntimeDep
 
 HERE = Path(__file__).resolve().parent
@@ -298,10 +298,10 @@ class TrafficQuery:
                     out.problems.append(f"{name}: '{raw}' is not a date-time")
         raw = (p.get("before") or "").strip()
         if raw:
-            if raw.isdigit():
+            if raw.isdigit() and int(raw) <= MAX_SEQ:
                 out.before = int(raw)
             else:
-                out.problems.append(f"before: '{raw}' is not a number")
+                out.problems.append(f"before: '{raw}' is not a row number")
         return out
 
     def to_filter(self, sqlite: bool) -> ExchangeFilter:
