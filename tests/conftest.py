@@ -21,12 +21,43 @@ from simulator.app import SimulatorApp, create_app
 from simulator.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-CONTRACTS = ROOT.parent / "shared" / "contracts"
 DEMO_ROUTES = ROOT / "routes"
 DEMO_MESSAGES = ROOT / "messages"
 POSTGRES_URL = os.environ.get("SIMULATOR_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 RABBITMQ_URL = os.environ.get("SIMULATOR_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 REQUIRE_SERVICES = os.environ.get("SIMULATOR_TEST_REQUIRE_SERVICES") == "1"
+
+# The public KOMBIT artefacts (official schemas, WSDLs, sample messages) are read, never copied into the repo.
+CONTRACTS_SETTING = "SIMULATOR_KOMBIT_CONTRACTS_DIR"
+REQUIRE_CONTRACTS = os.environ.get("SIMULATOR_TEST_REQUIRE_CONTRACTS") == "1"
+
+
+def kombit_contracts_dir() -> Path:
+    """Where the public KOMBIT artefacts are: $SIMULATOR_KOMBIT_CONTRACTS_DIR, else ../shared/contracts."""
+    return Path(os.environ.get(CONTRACTS_SETTING) or ROOT.parent / "shared" / "contracts").resolve()
+
+
+def missing_contracts_reason(relative: str = "") -> str:
+    """The one-line skip reason: what is missing and the setting that points at it."""
+    where = kombit_contracts_dir() / relative
+    return f"public KOMBIT artefact {where} not found: set {CONTRACTS_SETTING} to the contracts folder"
+
+
+def kombit_artefact(relative: str) -> Path:
+    """One public KOMBIT artefact by its path inside the contracts folder. When it is absent the test skips
+    with one line naming SIMULATOR_KOMBIT_CONTRACTS_DIR; in CI (SIMULATOR_TEST_REQUIRE_CONTRACTS=1) it fails."""
+    path = kombit_contracts_dir() / relative
+    if not path.exists():
+        if REQUIRE_CONTRACTS:
+            pytest.fail(missing_contracts_reason(relative))
+        pytest.skip(missing_contracts_reason(relative))
+    return path
+
+
+@pytest.fixture(scope="session")
+def kombit():
+    """`kombit("relative/path.xsd")` → the Path of a public KOMBIT artefact (skips when absent)."""
+    return kombit_artefact
 
 
 def free_port() -> int:

@@ -17,7 +17,7 @@ from simulator.beskedfordeler.config import Abonnement, Dueslag
 from simulator.beskedfordeler.models import BfBesked, BfForsoeg, BfKyModtaget, BfLevering
 from simulator.beskedfordeler.service import Beskedfordeler
 from simulator.store import where_equal
-from simulator.web.deps import RuntimeDep, require_admin
+from simulator.web.deps import Before, RuntimeDep, require_admin
 
 public_router = APIRouter(prefix="/beskedfordeler", tags=["beskedfordeler"])
 admin_router = APIRouter(prefix="/beskedfordeler", tags=["beskedfordeler"], dependencies=[Depends(require_admin)])
@@ -128,6 +128,7 @@ async def beskedtyper(rt: RuntimeDep) -> list[dict[str, Any]]:
 
 def _levering_out(r: BfLevering) -> dict[str, Any]:
     return {
+        "seq": r.seq,
         "besked_id": r.besked_id,
         "dueslag": r.dueslag,
         "abonnement": r.abonnement,
@@ -192,6 +193,7 @@ async def besked(rt: RuntimeDep, besked_id: str) -> dict[str, Any]:
 
 def _forsoeg_out(r: BfForsoeg) -> dict[str, Any]:
     return {
+        "seq": r.seq,
         "besked_id": r.besked_id,
         "dueslag": r.dueslag,
         "attempt": r.attempt,
@@ -250,25 +252,33 @@ async def delete_dueslag(rt: RuntimeDep, uuid: str) -> dict[str, bool]:
 
 
 @admin_router.get("/dueslag/{uuid}/forsoeg")
-async def forsoeg(rt: RuntimeDep, uuid: str, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict]:
-    """Push delivery attempts of a dueslag, newest first."""
+async def forsoeg(
+    rt: RuntimeDep, uuid: str, before: Before = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[dict]:
+    """Push delivery attempts of a dueslag, newest first. Page on with `before` = the last item's `seq`."""
+    q = select(BfForsoeg).where(BfForsoeg.dueslag == uuid).order_by(BfForsoeg.seq.desc()).limit(limit)
+    if before is not None:
+        q = q.where(BfForsoeg.seq < before)
     async with rt.db.session() as s:
-        rows = (
-            await s.scalars(
-                select(BfForsoeg).where(BfForsoeg.dueslag == uuid).order_by(BfForsoeg.seq.desc()).limit(limit)
-            )
-        ).all()
+        rows = (await s.scalars(q)).all()
     return [_forsoeg_out(r) for r in rows]
 
 
 @admin_router.get("/dueslag/{uuid}/leveringer")
 async def leveringer(
-    rt: RuntimeDep, uuid: str, state: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    rt: RuntimeDep,
+    uuid: str,
+    state: str | None = None,
+    before: Before = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
-    """Copies for a dueslag (state pending | queued | acked | delivered | fejlkoe), newest first."""
+    """Copies for a dueslag (state pending | queued | acked | delivered | fejlkoe), newest first. Page on
+    with `before` = the last item's `seq`."""
     q = select(BfLevering).where(BfLevering.dueslag == uuid).order_by(BfLevering.seq.desc()).limit(limit)
     if state:
         q = q.where(BfLevering.state == state)
+    if before is not None:
+        q = q.where(BfLevering.seq < before)
     async with rt.db.session() as s:
         return [_levering_out(r) for r in (await s.scalars(q)).all()]
 

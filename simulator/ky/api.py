@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from simulator.ky.contracts import FORDRING_TILSTANDE, OPKRAEVNINGSFORMER, ROLLER
 from simulator.ky.ledger import KyError, KyLedger
-from simulator.web.deps import RuntimeDep, require_admin
+from simulator.web.deps import Before, RuntimeDep, require_admin
 
 router = APIRouter(prefix="/ky", tags=["ky"], dependencies=[Depends(require_admin)])
 
@@ -210,11 +210,13 @@ async def postings(
     ky: LedgerDep,
     municipality: str | None = None,
     kind: Literal["indbetaling", "daekning", "afskrivning", "nedregulering", "rente", "gebyr"] | None = None,
+    claim_uuid: Annotated[str | None, Query(pattern=UUID_PATTERN)] = None,
+    before: Before = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """Movements booked in KY's ledger, newest first (coverages and write-offs from the debtor systems,
-    KY's payments and down-adjustments)."""
-    return await ky.postings(municipality=municipality, kind=kind, limit=limit)
+    KY's payments and down-adjustments). Page on with `before` = the last item's `id`."""
+    return await ky.postings(municipality=municipality, kind=kind, claim_uuid=claim_uuid, before=before, limit=limit)
 
 
 @router.get("/status-changes")
@@ -222,10 +224,12 @@ async def status_changes(
     ky: LedgerDep,
     municipality: str | None = None,
     account_uuid: str | None = None,
+    before: Before = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
-    """Account status history entries, newest first (KY's own and those received from Beskedfordeleren)."""
-    return await ky.status_changes(municipality=municipality, account_uuid=account_uuid, limit=limit)
+    """Account status history entries, newest first (KY's own and those received from Beskedfordeleren).
+    Page on with `before` = the last item's `id`."""
+    return await ky.status_changes(municipality=municipality, account_uuid=account_uuid, before=before, limit=limit)
 
 
 @router.get("/fordringer-til-indbetaling")
@@ -233,7 +237,11 @@ async def fordringer_til_indbetaling(
     ky: LedgerDep,
     municipality: str | None = None,
     fordring_uuid: str | None = None,
+    before: Before = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
-    """ "Fordringer til indbetaling" KY received from Beskedfordeleren, newest first."""
-    return await ky.fordringer_til_indbetaling(municipality=municipality, fordring_uuid=fordring_uuid, limit=limit)
+    """ "Fordringer til indbetaling" KY received from Beskedfordeleren, newest first. Page on with `before` =
+    the last item's `id`."""
+    return await ky.fordringer_til_indbetaling(
+        municipality=municipality, fordring_uuid=fordring_uuid, before=before, limit=limit
+    )

@@ -728,22 +728,34 @@ class KyLedger:
         }
 
     async def postings(
-        self, *, municipality: str | None = None, kind: str | None = None, limit: int = 100
+        self,
+        *,
+        municipality: str | None = None,
+        kind: str | None = None,
+        claim_uuid: str | None = None,
+        before: int | None = None,
+        limit: int = 100,
     ) -> list[dict[str, Any]]:
         stmt = where_equal(
-            select(KyPosting).order_by(KyPosting.id.desc()).limit(limit),
+            _newest_first(KyPosting, before, limit),
             KyPosting,
             municipality=municipality,
             kind=kind,
+            claim_uuid=claim_uuid,
         )
         async with self.rt.db.session() as s:
             return [_posting(p) for p in (await s.scalars(stmt)).all()]
 
     async def status_changes(
-        self, *, municipality: str | None = None, account_uuid: str | None = None, limit: int = 100
+        self,
+        *,
+        municipality: str | None = None,
+        account_uuid: str | None = None,
+        before: int | None = None,
+        limit: int = 100,
     ) -> list[dict[str, Any]]:
         stmt = where_equal(
-            select(KyAccountStatus).order_by(KyAccountStatus.id.desc()).limit(limit),
+            _newest_first(KyAccountStatus, before, limit),
             KyAccountStatus,
             municipality=municipality,
             account_uuid=account_uuid,
@@ -752,6 +764,7 @@ class KyLedger:
             rows = (await s.scalars(stmt)).all()
         return [
             {
+                "id": r.id,
                 "account_uuid": r.account_uuid,
                 "municipality": r.municipality,
                 "status": r.status,
@@ -764,10 +777,15 @@ class KyLedger:
         ]
 
     async def fordringer_til_indbetaling(
-        self, *, municipality: str | None = None, fordring_uuid: str | None = None, limit: int = 100
+        self,
+        *,
+        municipality: str | None = None,
+        fordring_uuid: str | None = None,
+        before: int | None = None,
+        limit: int = 100,
     ) -> list[dict[str, Any]]:
         stmt = where_equal(
-            select(KyFordringTilIndbetaling).order_by(KyFordringTilIndbetaling.id.desc()).limit(limit),
+            _newest_first(KyFordringTilIndbetaling, before, limit),
             KyFordringTilIndbetaling,
             municipality=municipality,
             fordring_uuid=fordring_uuid,
@@ -776,6 +794,7 @@ class KyLedger:
             rows = (await s.scalars(stmt)).all()
         return [
             {
+                "id": r.id,
                 "municipality": r.municipality,
                 "fordring_uuid": r.fordring_uuid,
                 "authorities": r.authorities,
@@ -795,8 +814,16 @@ class KyLedger:
             }
 
 
+def _newest_first(model, before: int | None, limit: int):
+    """A keyset page of a ledger listing: newest first, rows older than the `before` id (the last id of the
+    previous page)."""
+    stmt = select(model).order_by(model.id.desc()).limit(limit)
+    return stmt if before is None else stmt.where(model.id < before)
+
+
 def _posting(p: KyPosting) -> dict[str, Any]:
     return {
+        "id": p.id,
         "uuid": p.posting_uuid,
         "kind": p.kind,
         "municipality": p.municipality,

@@ -1,6 +1,6 @@
-"""WS-Security pieces: reading and verifying a Security header, and the client side (filling the public
-SF1514 RST template, signing a SOAP 1.1 call with a holder-of-key assertion) for tests, examples and the
-simulator's own clients."""
+"""WS-Security pieces: reading and verifying a Security header, and the client side (building and filling
+an RST in the shape of the public SF1514 template, signing a SOAP 1.1 call with a holder-of-key assertion)
+for tests, examples and the simulator's own clients."""
 
 from __future__ import annotations
 
@@ -118,9 +118,77 @@ def verify_signature(
 
 # -- client side ---------------------------------------------------------------------------------------
 
+_SIGNED_PARTS = ("timestamp_id", "body_id", "to_id", "reply_id", "message_id_id", "action_id", "security_token_id")
+
+
+def rst_template() -> bytes:
+    """An unfilled SF1514 RST (WS-Trust 1.3 Issue over SOAP 1.2) in the shape of KOMBIT's public
+    SAMLTokenSoapTemplate.xml, built here so no client needs that file: the same elements, Ids and
+    signature references, with empty values for `fill_rst_template` to fill."""
+    e = etree.Element
+    nsmap = {"soap": SOAP12, "wsu": WSU}
+    env = e(f"{{{SOAP12}}}Envelope", nsmap={"soap": SOAP12})
+    header = etree.SubElement(env, f"{{{SOAP12}}}Header")
+    addressing = {
+        "Action": ("action_id", RST_ISSUE_ACTION),
+        "MessageID": ("message_id_id", "urn:uuid:"),
+        "To": ("to_id", None),
+        "ReplyTo": ("reply_id", None),
+    }
+    for name, (ident, text) in addressing.items():
+        el = etree.SubElement(header, f"{{{WSA}}}{name}", nsmap={None: WSA, "wsu": WSU})
+        el.set(_WSU_ID, ident)
+        el.text = text
+    etree.SubElement(header.find(f"{{{WSA}}}ReplyTo"), f"{{{WSA}}}Address").text = f"{WSA}/anonymous"
+    sec = etree.SubElement(header, f"{{{WSSE}}}Security", nsmap={"wsse": WSSE, "wsu": WSU})
+    sec.set(f"{{{SOAP12}}}mustUnderstand", "true")
+    ts = etree.SubElement(sec, f"{{{WSU}}}Timestamp")
+    ts.set(_WSU_ID, "timestamp_id")
+    etree.SubElement(ts, f"{{{WSU}}}Created")
+    etree.SubElement(ts, f"{{{WSU}}}Expires")
+    bst = etree.SubElement(sec, f"{{{WSSE}}}BinarySecurityToken", EncodingType=BASE64, ValueType=X509V3)
+    bst.set(_WSU_ID, "security_token_id")
+    sig = etree.SubElement(sec, f"{{{DS}}}Signature", nsmap={"ds": DS}, Id="signature_id")
+    info = etree.SubElement(sig, f"{{{DS}}}SignedInfo")
+    exc_c14n = "http://www.w3.org/2001/10/xml-exc-c14n#"
+    etree.SubElement(info, f"{{{DS}}}CanonicalizationMethod", Algorithm=exc_c14n)
+    etree.SubElement(info, f"{{{DS}}}SignatureMethod", Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256")
+    for ident in _SIGNED_PARTS:
+        ref = etree.SubElement(info, f"{{{DS}}}Reference", URI=f"#{ident}")
+        etree.SubElement(etree.SubElement(ref, f"{{{DS}}}Transforms"), f"{{{DS}}}Transform", Algorithm=exc_c14n)
+        etree.SubElement(ref, f"{{{DS}}}DigestMethod", Algorithm="http://www.w3.org/2001/04/xmlenc#sha256")
+        etree.SubElement(ref, f"{{{DS}}}DigestValue")
+    etree.SubElement(sig, f"{{{DS}}}SignatureValue")
+    key_info = etree.SubElement(sig, f"{{{DS}}}KeyInfo", Id="key_info_id")
+    token_ref = etree.SubElement(key_info, f"{{{WSSE}}}SecurityTokenReference", nsmap={"wsse": WSSE, "wsu": WSU})
+    token_ref.set(_WSU_ID, "security_token_reference_id")
+    etree.SubElement(token_ref, f"{{{WSSE}}}Reference", URI="#security_token_id", ValueType=X509V3)
+    body = etree.SubElement(env, f"{{{SOAP12}}}Body", nsmap=nsmap)
+    body.set(_WSU_ID, "body_id")
+    rst = etree.SubElement(body, f"{{{WST}}}RequestSecurityToken", nsmap={"wst": WST})
+    etree.SubElement(rst, f"{{{WST}}}RequestType").text = ISSUE
+    applies = etree.SubElement(rst, f"{{{WSP}}}AppliesTo", nsmap={"wsp": WSP})
+    epr = etree.SubElement(applies, f"{{{WSA}}}EndpointReference", nsmap={"wsa": WSA})
+    etree.SubElement(epr, f"{{{WSA}}}Address")
+    claims = etree.SubElement(
+        rst,
+        f"{{{WST}}}Claims",
+        nsmap={None: WST},
+        Dialect="http://docs.oasis-open.org/wsfed/authorization/200706/authclaims",
+    )
+    claim = etree.SubElement(claims, f"{{{AUTH}}}ClaimType", nsmap={None: AUTH}, Uri=CVR_CLAIM)
+    etree.SubElement(claim, f"{{{AUTH}}}Value")
+    etree.SubElement(rst, f"{{{WST}}}TokenType").text = SAML20_TOKEN
+    etree.SubElement(rst, f"{{{WST}}}KeyType").text = PUBLIC_KEY
+    use_key = etree.SubElement(rst, f"{{{WST}}}UseKey")
+    etree.SubElement(
+        use_key, f"{{{WSSE}}}BinarySecurityToken", nsmap={"wsse": WSSE}, EncodingType=BASE64, ValueType=X509V3
+    )
+    return etree.tostring(env, xml_declaration=True, encoding="utf-8")
+
 
 def fill_rst_template(
-    template: bytes,
+    template: bytes | None = None,
     *,
     cert: x509.Certificate,
     key: rsa.RSAPrivateKey,
@@ -132,8 +200,10 @@ def fill_rst_template(
 ) -> bytes:
     """Fill and sign the public SF1514 RST template (SAMLTokenSoapTemplate.xml) the way KOMBIT's clients do:
     fresh Ids, Timestamp, the certificate as BinarySecurityToken and UseKey, the CVR claim and AppliesTo, each
-    reference's exclusive-c14n SHA-256 digest, and an RSA-SHA256 signature over the SignedInfo."""
-    root = etree.fromstring(template, etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=False))
+    reference's exclusive-c14n SHA-256 digest, and an RSA-SHA256 signature over the SignedInfo. Without a
+    template, `rst_template()` (the public template's shape, built here)."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=False)
+    root = etree.fromstring(template or rst_template(), parser)
     ns = {"wsa": WSA, "wsu": WSU, "ds": DS, "wst": WST, "wsp": WSP, "wsse": WSSE, "auth": AUTH, "s": SOAP12}
     now = now or dt.datetime.now(dt.UTC)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Query, Request
 
 from simulator.runtime import Runtime
 
@@ -14,6 +14,11 @@ def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+Before = Annotated[
+    int | None, Query(ge=1, le=2**63 - 1, description="keyset paging: the last id/seq of the previous page")
+]
+"""The cursor of a newest-first listing: rows older than this one."""
 
 
 def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:

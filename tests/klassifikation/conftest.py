@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI, Request, Response
 
 from examples.reference_debtor.sortiment import SortimentStore, sortiment_router
-from tests.conftest import CONTRACTS, DEMO_MESSAGES, LiveServer
+from tests.conftest import DEMO_MESSAGES, LiveServer, kombit_artefact
 
 CVR = "11111111"
 CVR2 = "22222222"
@@ -31,7 +31,14 @@ READ_AGREEMENT = {
 }
 STRANGER_AGREEMENT = "c1a55e1f-0000-4000-8002-000000000000"
 USER_UUID = str(uuid.UUID(int=7))
-SF1510 = CONTRACTS / "OS2sync-OS2syncKlassifikation" / "ServiceContract"
+SF1510 = "OS2sync-OS2syncKlassifikation/ServiceContract"
+
+
+def sf1510(relative: str) -> Path:
+    """A file of the official SF1510 service contract (skips when the contracts folder is absent)."""
+    return kombit_artefact(f"{SF1510}/{relative}")
+
+
 SORTIMENT_DIR = DEMO_MESSAGES / "sortiments" / "ky-debitorsortiment"
 
 

@@ -12,7 +12,7 @@ from lxml import etree
 from typer.testing import CliRunner
 
 from simulator.klassifikation.cli import app
-from tests.klassifikation.conftest import CVR, CVR2, SF1510, until, write_routes
+from tests.klassifikation.conftest import CVR, CVR2, sf1510, until, write_routes
 
 SUB = f"{CVR}:debitor"
 KLASSE_NS = "urn:oio:sts:klassifikation:klasse:1.1.3.0"
@@ -28,7 +28,7 @@ async def acknowledged(sim, version: int, sub_id: str = SUB) -> bool:
 
 
 def klasse_schema() -> etree.XMLSchema:
-    return etree.XMLSchema(etree.parse(str(SF1510 / "Klasse/SF1510_EP_FS2/xsd/1.1.STS-3/Klasse.xsd")))
+    return etree.XMLSchema(etree.parse(str(sf1510("Klasse/SF1510_EP_FS2/xsd/1.1.STS-3/Klasse.xsd"))))
 
 
 async def test_subscriber_gets_the_whole_sortiment_then_only_the_change(sim_factory, klass_routes, receiver, backend):

@@ -11,10 +11,10 @@ from lxml import etree
 
 from tests.klassifikation.conftest import (
     DEBTOR_SYSTEM,
-    SF1510,
     STRANGER_AGREEMENT,
     STRANGER_SYSTEM,
     read_envelope,
+    sf1510,
 )
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -34,8 +34,8 @@ MSG_XSD = {
 
 @cache
 def official(obj: str) -> etree.XMLSchema:
-    """The official SF1510 message schema of one service (read from ../shared/contracts, never copied)."""
-    return etree.XMLSchema(etree.parse(str(SF1510 / MSG_XSD[obj])))
+    """The official SF1510 message schema of one service (the public contract, read, never copied)."""
+    return etree.XMLSchema(etree.parse(str(sf1510(MSG_XSD[obj]))))
 
 
 @pytest.fixture
@@ -186,7 +186,7 @@ async def test_wsdl_names_the_official_operations_and_soap_actions(sim):
     r = await sim.client.get("/service/Klassifikation/Klasse/5?wsdl")
     wsdl = etree.fromstring(r.content)
     actions = {op.get("soapAction") for op in wsdl.iter("{http://schemas.xmlsoap.org/wsdl/soap/}operation")}
-    official_wsdl = etree.parse(str(SF1510 / "Klasse/wsdl/context/KlasseService.wsdl"))
+    official_wsdl = etree.parse(str(sf1510("Klasse/wsdl/context/KlasseService.wsdl")))
     official_actions = {
         op.get("soapAction") for op in official_wsdl.iter("{http://schemas.xmlsoap.org/wsdl/soap/}operation")
     }

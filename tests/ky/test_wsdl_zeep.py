@@ -13,7 +13,6 @@ from lxml import etree
 from zeep.transports import Transport
 
 from simulator.ky.contracts import CONTRACTS
-from tests.conftest import CONTRACTS as SHARED
 from tests.ky.conftest import DAEKNING_SERVICE, DEMO_CVR, KY_SYSTEM, OPUS_AGREEMENT, OPUS_SYSTEM, Env
 
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
@@ -188,9 +187,9 @@ def test_zeep_calls_every_operation(ky_env: Env) -> None:
     assert env.api.get(f"/claims/{ky_claim['uuid']}").json()["outstanding"] == "45.00"
 
 
-def test_receipts_conform_to_the_public_sf2900_schema(ky_env: Env) -> None:
+def test_receipts_conform_to_the_public_sf2900_schema(ky_env: Env, kombit) -> None:
     """The Forretningskvittering in our answers validates against Kvittering_1.xsd (SF2900, public)."""
-    xsd = etree.XMLSchema(etree.parse(str(SHARED / "itk-dev-serviceplatformen/resources/sf2900/sp/Kvittering_1.xsd")))
+    xsd = etree.XMLSchema(etree.parse(str(kombit("itk-dev-serviceplatformen/resources/sf2900/sp/Kvittering_1.xsd"))))
     from tests.ky.messages import PATH, action, coverage
 
     r = httpx.post(

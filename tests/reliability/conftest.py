@@ -247,13 +247,21 @@ def recorded_exchanges(api: httpx.Client, **filters: str) -> dict[str, dict]:
             return out
 
 
+def all_pages(api: httpx.Client, path: str, **filters: str) -> list[dict]:
+    """Every item of a KY ledger listing, page by page (`before` = the last id), however many there are."""
+    rows: list[dict] = []
+    params: dict = {**filters, "limit": 1000}
+    while page := api.get(path, params=params).json():
+        rows += page
+        params["before"] = page[-1]["id"]
+    return rows
+
+
 def booked_coverages(api: httpx.Client, claim: str) -> dict[str, str]:
     """The coverages KY booked on the claim: DaekningUUID → the exchange that booked it."""
-    rows = api.get("/api/ky/postings", params={"kind": "daekning", "limit": 1000}).json()
-    assert len(rows) < 1000, "more postings than one page: make the test smaller"
     booked: dict[str, str] = {}
-    for p in rows:
-        if p["claim_uuid"] == claim:
-            assert p["uuid"] not in booked, f"coverage {p['uuid']} booked twice"
-            booked[p["uuid"]] = p["exchange_id"]
+    for p in all_pages(api, "/api/ky/postings", kind="daekning", claim_uuid=claim):
+        assert p["claim_uuid"] == claim
+        assert p["uuid"] not in booked, f"coverage {p['uuid']} booked twice"
+        booked[p["uuid"]] = p["exchange_id"]
     return booked

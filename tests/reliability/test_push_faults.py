@@ -232,15 +232,21 @@ async def test_a_stream_through_a_failing_then_down_receiver_reaches_it_once_eac
     )
 
 
-async def _attempts(sim) -> list[dict]:
-    rows = (await sim.client.get(f"/api/beskedfordeler/dueslag/{PUSH_DUESLAG}/forsoeg", params={"limit": 1000})).json()
-    assert len(rows) < 1000
+async def _all_pages(sim, listing: str, **filters: str) -> list[dict]:
+    """Every row of one of the dueslag's listings, page by page (`before` = the last seq)."""
+    rows: list[dict] = []
+    params: dict = {**filters, "limit": 1000}
+    while page := (await sim.client.get(f"/api/beskedfordeler/dueslag/{PUSH_DUESLAG}/{listing}", params=params)).json():
+        rows += page
+        params["before"] = page[-1]["seq"]
     return rows
+
+
+async def _attempts(sim) -> list[dict]:
+    return await _all_pages(sim, "forsoeg")
 
 
 async def _copies(sim, state: str | None = None) -> dict[str, tuple[str, int]]:
     """The dueslag's copies: BeskedId → (state, attempts)."""
-    params = {"limit": 1000} | ({"state": state} if state else {})
-    rows = (await sim.client.get(f"/api/beskedfordeler/dueslag/{PUSH_DUESLAG}/leveringer", params=params)).json()
-    assert len(rows) < 1000
+    rows = await _all_pages(sim, "leveringer", **({"state": state} if state else {}))
     return {r["besked_id"]: (r["state"], r["attempts"]) for r in rows}

@@ -19,17 +19,13 @@ from tests.beskedfordeler.test_rabbitmq import (  # noqa: F401 - fixtures
     clean,
     vhost_url,
 )
-from tests.reliability.conftest import Outcomes, coverage_load, create_claim, resend_all
+from tests.reliability.conftest import Outcomes, booked_coverages, coverage_load, create_claim, resend_all
 
 
 def booked(url: str, claim: str) -> dict[str, str]:
     """The coverages booked on a claim (KY's ledger, admin API): coverage id → the exchange that booked it."""
-    postings = httpx.get(f"{url}/api/ky/postings", params={"kind": "daekning", "limit": 1000}, timeout=30).json()
-    assert len(postings) < 1000  # (one page holds every coverage booked)
-    on_claim = [p for p in postings if p["claim_uuid"] == claim]
-    mine = {p["uuid"]: p["exchange_id"] for p in on_claim}
-    assert len(mine) == len(on_claim)  # no coverage id booked twice
-    return mine
+    with httpx.Client(base_url=url, timeout=30) as api:
+        return booked_coverages(api, claim)
 
 
 def two_processes(sim_process, database_url: str, broker_url: str) -> tuple:

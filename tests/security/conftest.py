@@ -17,10 +17,10 @@ from simulator.security.pki import Pki, _name, cert_pem, init_pki, issue, key_pe
 from simulator.security.tls import uvicorn_tls_options
 from simulator.serviceplatform import read_route_files
 from simulator.serviceplatform.types import SoapCall
-from tests.conftest import CONTRACTS, LiveServer, free_port, make_settings
+from tests.conftest import LiveServer, free_port, make_settings
 from tests.serviceplatform.pingservice import NS, write_routes
 
-RST_TEMPLATE = CONTRACTS / "itk-dev-serviceplatformen" / "src" / "Service" / "SF1514" / "SAMLTokenSoapTemplate.xml"
+OFFICIAL_RST_TEMPLATE = "itk-dev-serviceplatformen/src/Service/SF1514/SAMLTokenSoapTemplate.xml"
 SPF = "http://serviceplatformen.dk/xml/schemas/ServiceplatformFault/1/"
 PING_PATH = "/service/Test/Ping/1"
 PING_ENTITY = "urn:simulator:entity:Test/Ping/1"

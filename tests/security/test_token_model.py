@@ -1,4 +1,4 @@
-"""Token model: the mock STS issues holder-of-key SAML tokens (WS-Trust over SOAP 1.2 from the public template,
+"""Token model: the mock STS issues holder-of-key SAML tokens (WS-Trust over SOAP 1.2 in the public template's shape,
 and REST); calls carrying them in a signed WS-Security header pass; bad tokens get their own fault codes."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from lxml import etree
 
 from simulator.security import verify_access_token
 from simulator.security.saml import SAML, build_assertion, verify_assertion
-from simulator.security.wss import SOAP12, WST, fill_rst_template, sign_soap11
-from tests.security.conftest import OTHER_ENTITY, PING_ENTITY, PING_PATH, RST_TEMPLATE, fault_code
+from simulator.security.wss import SOAP12, WST, fill_rst_template, rst_template, sign_soap11
+from tests.security.conftest import OFFICIAL_RST_TEMPLATE, OTHER_ENTITY, PING_ENTITY, PING_PATH, fault_code
 from tests.serviceplatform.pingservice import AGREEMENT, AGREEMENT_OTHER_MUNICIPALITY, CVR, CVR2, envelope
 
 STS_PATH = "/runtime/services/kombittrust/14/certificatemixed"
@@ -24,7 +24,7 @@ ACTION = "http://serviceplatformen.dk/xml/wsdl/soap11/Test/Ping/1/Ping"
 
 
 async def request_token(sim, creds, *, cvr: str = CVR, entity: str = PING_ENTITY) -> httpx.Response:
-    rst = fill_rst_template(RST_TEMPLATE.read_bytes(), cert=creds.cert, key=creds.key, cvr=cvr, applies_to=entity)
+    rst = fill_rst_template(cert=creds.cert, key=creds.key, cvr=cvr, applies_to=entity)
     return await sim.client.post(
         STS_PATH,
         content=rst,
@@ -72,6 +72,33 @@ async def test_rst_from_the_public_template_gets_an_assertion_and_a_call_with_it
         ok = await call(sim, signed(assertion, test_pki.caller))
         assert ok.status_code == 200, ok.text
         assert b"caller@" + CVR.encode() in ok.content
+
+
+def _shape(el: etree._Element) -> tuple:
+    """An element's tag, attribute names and wsu/ds Ids, and its children's shapes (no text, no whitespace)."""
+    ids = {k: v for k, v in el.attrib.items() if k.endswith("Id") or k == "URI"}
+    return (el.tag, tuple(sorted(el.attrib)), tuple(sorted(ids.items())), tuple(_shape(c) for c in el))
+
+
+def test_our_rst_has_the_shape_of_the_public_sf1514_template(kombit):
+    """The RST the project builds has the elements, Ids and signature references of KOMBIT's public template."""
+    official = etree.parse(str(kombit(OFFICIAL_RST_TEMPLATE))).getroot()
+    ours = etree.fromstring(rst_template())
+    assert _shape(ours) == _shape(official)
+
+
+async def test_an_rst_filled_from_the_public_template_itself_gets_a_token(secure_sim, test_pki, kombit):
+    rst = fill_rst_template(
+        kombit(OFFICIAL_RST_TEMPLATE).read_bytes(),
+        cert=test_pki.caller.cert,
+        key=test_pki.caller.key,
+        cvr=CVR,
+        applies_to=PING_ENTITY,
+    )
+    async with secure_sim(security_mode="token") as sim:
+        r = await sim.client.post(STS_PATH, content=rst, headers={"content-type": "application/soap+xml"})
+        assert r.status_code == 200, r.text
+        assert etree.fromstring(r.content).find(f".//{{{WST}}}RequestedSecurityToken/{{{SAML}}}Assertion") is not None
 
 
 async def test_bad_tokens_are_refused_each_with_its_own_fault_code(secure_sim, test_pki):
@@ -156,7 +183,6 @@ async def test_sts_refuses_unknown_certificates_missing_agreements_and_bad_signa
         assert b"STS-104" in r.content
 
         rst = fill_rst_template(
-            RST_TEMPLATE.read_bytes(),
             cert=test_pki.caller.cert,
             key=test_pki.caller.key,
             cvr=CVR,
