@@ -10,12 +10,14 @@ import typer
 from simulator.config import get_settings
 from simulator.klassifikation.cli import app as klassifikation_app
 from simulator.ky.cli import app as ky_app
+from simulator.remote import ADDRESS_HELP
 from simulator.scenarios.cli import app as scenario_app
 from simulator.scenarios.cli import readiness_command
 from simulator.security.cli import certs_app
 
 app = typer.Typer(
-    help="KY debtor simulator: Serviceplatformen, Beskedfordeleren and Klassifikation on your laptop.",
+    help="KY debtor simulator: Serviceplatformen, Beskedfordeleren and Klassifikation on your laptop.\n\n"
+    + ADDRESS_HELP,
     no_args_is_help=True,
 )
 routes_app = typer.Typer(help="The route table in routes/.", no_args_is_help=True)

@@ -97,6 +97,18 @@ def messages_dir(tmp_path: Path) -> Path:
     return target
 
 
+DEMO_DEBTOR_URL = "${SIMULATOR_DEBTOR_URL:-http://127.0.0.1:8001}"
+
+
+def point_routes_at(routes_dir: Path, debtor_url: str) -> None:
+    """Point the demo routes (`${SIMULATOR_DEBTOR_URL:-http://127.0.0.1:8001}/…`) at a debtor system on
+    another address, whatever SIMULATOR_DEBTOR_URL says in the test's environment."""
+    path = routes_dir / "routes.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert DEMO_DEBTOR_URL in text, "the demo routes no longer name the debtor system's URL this way"
+    path.write_text(text.replace(DEMO_DEBTOR_URL, debtor_url), encoding="utf-8")
+
+
 @asynccontextmanager
 async def postgres_schema() -> AsyncIterator[str]:
     import asyncpg

@@ -9,38 +9,20 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-import httpx
 import typer
 
-from simulator.config import get_settings
+from simulator.remote import UrlOption, admin_request
 
 app = typer.Typer(
     help="KY's debtor sortiment (Klassifikation): show, edit, subscriptions, deliveries.", no_args_is_help=True
 )
 
-UrlOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--url", help="the simulator's base URL; default SIMULATOR_PUBLIC_URL or http://SIMULATOR_HOST:SIMULATOR_PORT"
-    ),
-]
+UrlOpt = UrlOption
 NoteOpt = Annotated[str, typer.Option(help="the new version's note")]
 
 
 def _request(url: str | None, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    settings = get_settings()
-    headers = {"Authorization": f"Bearer {settings.admin_token}"} if settings.admin_token else {}
-    base = (url or settings.base_url).rstrip("/")
-    try:
-        r = httpx.request(method, f"{base}/api/klassifikation{path}", json=body, headers=headers, timeout=30)
-    except httpx.HTTPError as e:
-        typer.echo(f"cannot reach the simulator at {base}: {e}", err=True)
-        raise typer.Exit(2) from None
-    if r.status_code >= 400:
-        detail = r.json().get("detail") if r.headers.get("content-type", "").startswith("application/json") else r.text
-        typer.echo(f"refused (HTTP {r.status_code}): {detail}", err=True)
-        raise typer.Exit(1)
-    return r.json() if r.content else None
+    return admin_request(method, f"/klassifikation{path}", url, json=body, timeout=30)
 
 
 def _tree(nodes: list[dict[str, Any]], depth: int = 1) -> None:

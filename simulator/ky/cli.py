@@ -6,37 +6,19 @@ import json
 from datetime import date
 from typing import Annotated, Any
 
-import httpx
 import typer
 
-from simulator.config import get_settings
+from simulator.remote import UrlOption, admin_request
 
 app = typer.Typer(
     help="The simulated KY: send accounts, change claims, pay, query (needs a running simulator).", no_args_is_help=True
 )
 
-UrlOpt = Annotated[
-    str | None, typer.Option("--url", help="simulator base URL; default SIMULATOR_PUBLIC_URL or host:port")
-]
+UrlOpt = UrlOption
 
 
 def _call(method: str, path: str, url: str | None, **kw: Any) -> Any:
-    settings = get_settings()
-    headers = {"Authorization": f"Bearer {settings.admin_token}"} if settings.admin_token else {}
-    base = (url or settings.base_url).rstrip("/")
-    try:
-        r = httpx.request(method, f"{base}/api/ky{path}", headers=headers, timeout=60, **kw)
-    except httpx.HTTPError as e:
-        typer.echo(f"cannot reach the simulator at {base}: {e}", err=True)
-        raise typer.Exit(2) from None
-    if r.status_code >= 400:
-        try:
-            detail = r.json().get("detail")
-        except ValueError:
-            detail = r.text
-        typer.echo(f"HTTP {r.status_code}: {json.dumps(detail, ensure_ascii=False)}", err=True)
-        raise typer.Exit(1)
-    return r.json()
+    return admin_request(method, f"/ky{path}", url, **kw)
 
 
 def _out(data: Any) -> None:

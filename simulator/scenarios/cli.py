@@ -2,14 +2,13 @@
 
 Two modes: by default the command runs the simulator in-process (the settings from ``SIMULATOR_*``: the
 same database, routes and messages), serving it on its port while the command runs so the debtor system
-can call back (coverages, messages); with ``--url`` it drives a simulator that is already running, through
-its admin API (``SIMULATOR_ADMIN_TOKEN`` is sent when set).
+can call back (coverages, messages); with ``--url`` (or ``SIMULATOR_URL``) it drives a simulator that is already
+running, through its admin API (``SIMULATOR_ADMIN_TOKEN`` is sent when set).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -19,9 +18,19 @@ from typing import Annotated, Any
 
 import typer
 
+from simulator.remote import URL_ENV, admin_headers
+
 app = typer.Typer(help="QA scenarios: record traffic into a scenario file, replay it.", no_args_is_help=True)
 
-UrlOpt = Annotated[str | None, typer.Option("--url", help="a running simulator's base URL (default: in-process)")]
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        envvar=URL_ENV,
+        show_envvar=True,
+        help="a running simulator's base URL (default: run the simulator in-process)",
+    ),
+]
 
 
 # -- running the simulator in-process -----------------------------------------------------------------
@@ -67,11 +76,7 @@ async def _in_process(serve: bool = True) -> AsyncIterator[Any]:
 def _client(url: str):
     import httpx
 
-    headers = {}
-    token = os.environ.get("SIMULATOR_ADMIN_TOKEN")
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    return httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers, timeout=70)
+    return httpx.AsyncClient(base_url=url.rstrip("/"), headers=admin_headers(), timeout=70)
 
 
 async def _remote(url: str, start_path: str, body: dict[str, Any], on_event: Callable[[dict], None]) -> dict[str, Any]:
@@ -302,5 +307,10 @@ def readiness_command(
         if it["verdict"] != "pass":
             typer.echo(f"        missing: {it['missing']}\n        fix:     {it['fix']}")
     _write(result, out / "readiness.json", out / "readiness.xml", out / "readiness.html")
+    if result.get("session"):
+        typer.echo(
+            f"session {result['session']}  (keep this run as a scenario: "
+            f"simulator scenario record --session {result['session']} -o my.yaml)"
+        )
     typer.echo(f"{result['verdict'].upper()}: municipality {municipality}")
     raise typer.Exit(0 if result["verdict"] == "pass" else 1)

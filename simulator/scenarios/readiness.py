@@ -91,6 +91,7 @@ class ReadinessReport:
             "municipality": self.municipality,
             "municipality_name": self.municipality_name,
             "debtor_system": self.debtor_system,
+            "session": self.run.session if self.run else None,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "state": self.state,

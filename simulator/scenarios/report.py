@@ -164,7 +164,9 @@ _env.filters["diffclass"] = lambda line: "add" if line.startswith("+") else "del
 def to_html(result: dict[str, Any]) -> str:
     if result.get("kind") == "readiness":
         title = f"SA 05 Debitor readiness — {result['municipality_name']} ({result['municipality']})"
-        subtitle = f"Debtor system: {result.get('debtor_system') or '?'}"
+        subtitle = f"Debtor system: {result.get('debtor_system') or '?'}" + (
+            f" · session {result['session']}" if result.get("session") else ""
+        )
     else:
         title = f"Scenario {result['scenario']}"
         subtitle = f"Municipality {result['municipality']} · session {result['session']}" + (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,21 @@ from simulator.soap.context import CVR_RE, UUID_RE
 FILES = ("services.yaml", "systems.yaml", "municipalities.yaml", "routes.yaml", "agreements.yaml")
 DIRECTIONS = ("ky-to-debtor", "debtor-to-ky", "klassifikation", "beskedfordeler", "other")
 _PATH_RE = re.compile(r"^/service/[A-Za-z0-9]+/[A-Za-z0-9]+/[0-9]+$")
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(text: str) -> str:
+    """`${NAME}` and `${NAME:-default}` in a route target replaced by the environment variable, so a
+    provider's address is set once (e.g. `${SIMULATOR_DEBTOR_URL:-http://127.0.0.1:8001}/…`). Raises
+    KeyError naming a variable that is unset and has no default."""
+
+    def one(m: re.Match) -> str:
+        value = os.environ.get(m.group(1)) or m.group(2)
+        if value is None:
+            raise KeyError(m.group(1))
+        return value
+
+    return _ENV_RE.sub(one, text)
 
 
 @dataclass(frozen=True)
@@ -244,10 +260,15 @@ def read_route_files(directory: Path, *, known_contracts: set[str] | None = None
     for pos, it in enumerate(r.load("routes.yaml", "routes")):
         if not r.need("routes.yaml", it, "service", "municipality", "target"):
             continue
+        try:
+            target = expand_env(str(it["target"]))
+        except KeyError as e:
+            r.bad("routes.yaml", it, f"target names ${{{e.args[0]}}}, which is not set and has no :-default")
+            continue
         route = RouteDef(
             service=str(it["service"]),
             municipality=str(it["municipality"]),
-            target=str(it["target"]),
+            target=target,
             fault=it.get("fault"),
             position=pos,
         )

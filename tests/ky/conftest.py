@@ -13,7 +13,7 @@ import pytest
 from examples.reference_debtor.app import Config
 from examples.reference_debtor.app import create_app as create_debtor_app
 from simulator.config import Settings
-from tests.conftest import LiveServer, free_port
+from tests.conftest import LiveServer, free_port, point_routes_at
 
 
 def _loadable(name: str) -> bool:
@@ -35,12 +35,6 @@ OPUS_AGREEMENT = "0908f8ba-4353-45cf-937a-401ce57c4501"  # opus × 11111111 × D
 PRISME_AGREEMENT = "0ef1afc8-8838-4ffc-94c5-465a9cc8e742"  # prisme × 22222222
 PRISME_SYSTEM = "b3072ce4-bcfc-45d2-a6a1-7e949918ad47"
 DAEKNING_SERVICE = "67275f52-f9a2-484e-a869-92cad1a5572c"
-
-
-def point_routes_at(routes_dir: Path, debtor_url: str) -> None:
-    """Point the demo routes (http://127.0.0.1:8001/…) at a reference debtor on another port."""
-    path = routes_dir / "routes.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace("http://127.0.0.1:8001", debtor_url), encoding="utf-8")
 
 
 def set_validation(routes_dir: Path, mode: str) -> None:

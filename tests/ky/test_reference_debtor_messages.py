@@ -17,8 +17,8 @@ import pytest
 
 from examples.reference_debtor.app import Config
 from examples.reference_debtor.app import create_app as create_debtor_app
-from tests.conftest import LiveServer, free_port
-from tests.ky.conftest import COMPONENTS, DEMO_CVR, OPUS_SYSTEM, point_routes_at
+from tests.conftest import LiveServer, free_port, point_routes_at
+from tests.ky.conftest import COMPONENTS, DEMO_CVR, OPUS_SYSTEM
 
 
 def until(what: str, probe: Callable[[], Any], within_s: float = 20) -> Any:

@@ -17,15 +17,10 @@ import uvicorn
 from examples.reference_debtor.app import Config
 from examples.reference_debtor.app import create_app as create_debtor_app
 from simulator.app import create_app
-from tests.conftest import LiveServer, free_port, make_settings
+from tests.conftest import LiveServer, free_port, make_settings, point_routes_at
 
 CVR = "11111111"
 COMPONENTS = ["ky", "beskedfordeler", "klassifikation", "scenarios"]
-
-
-def point_routes_at(routes_dir: Path, debtor_url: str) -> None:
-    path = routes_dir / "routes.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace("http://127.0.0.1:8001", debtor_url), encoding="utf-8")
 
 
 @asynccontextmanager

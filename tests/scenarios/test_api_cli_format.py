@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from lxml import etree
 from typer.testing import CliRunner
 
@@ -86,20 +87,12 @@ async def test_cli_replay_and_readiness_against_a_running_simulator(env: Env, tm
     top = typer.Typer()
     top.command("readiness")(readiness_command)
     top.command("other")(lambda: None)
+    # the simulator's address set once (SIMULATOR_URL), as the README's walkthrough does
     r = await asyncio.to_thread(
         runner.invoke,
         top,
-        [
-            "readiness",
-            "--municipality",
-            CVR,
-            "--url",
-            env.url,
-            "--out",
-            str(tmp_path / "rep"),
-            "--within",
-            "10",
-        ],
+        ["readiness", "--municipality", CVR, "--out", str(tmp_path / "rep"), "--within", "10"],
+        env={"SIMULATOR_URL": env.url},
     )
     assert r.exit_code == 0, r.output
     assert {p.name for p in (tmp_path / "rep").iterdir()} == {
@@ -107,7 +100,19 @@ async def test_cli_replay_and_readiness_against_a_running_simulator(env: Env, tm
         "readiness.json",
         "readiness.xml",
     }
-    assert json.loads((tmp_path / "rep" / "readiness.json").read_text())["verdict"] == "pass"
+    report = json.loads((tmp_path / "rep" / "readiness.json").read_text())
+    assert report["verdict"] == "pass"
+    # it prints the session tag that `scenario record --session` takes, and recording it works
+    assert f"session {report['session']}" in r.output and report["session"].startswith("scenario-")
+    recorded = tmp_path / "readiness.yaml"
+    r = await asyncio.to_thread(
+        runner.invoke,
+        scenario_app,
+        ["record", "--session", report["session"], "-o", str(recorded)],
+        env={"SIMULATOR_URL": env.url},
+    )
+    assert r.exit_code == 0, r.output
+    assert len(yaml.safe_load(recorded.read_text())["steps"]) >= 5
 
 
 def test_the_published_json_schema_matches_the_format() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from simulator.cli import app
+from simulator.serviceplatform import read_route_files
 from tests.serviceplatform.pingservice import write_routes
 
 runner = CliRunner()
@@ -65,3 +66,21 @@ def test_missing_file_and_missing_fields_are_reported(tmp_path, monkeypatch):
     assert result.exit_code == 1
     assert "systems.yaml:0: file is missing" in result.output
     assert f"{routes}/services.yaml:2: 'uuid' is required" in result.output
+
+
+def test_a_target_takes_its_address_from_the_environment(tmp_path, monkeypatch):
+    routes = write_routes(tmp_path / "r", "${PING_URL:-http://127.0.0.1:1}/ping")
+    monkeypatch.setenv("SIMULATOR_COMPONENTS", "[]")
+    monkeypatch.delenv("PING_URL", raising=False)
+    assert read_route_files(routes).routes[0].target == "http://127.0.0.1:1/ping"  # the default
+    monkeypatch.setenv("PING_URL", "http://debtor.example:9001")
+    assert read_route_files(routes).routes[0].target == "http://debtor.example:9001/ping"
+
+    (routes / "routes.yaml").write_text(
+        'routes:\n  - service: Ping\n    municipality: "12345678"\n    target: ${NO_SUCH_URL_VAR}/ping\n'
+    )
+    result = runner.invoke(app, ["routes", "check", str(routes)])
+    assert result.exit_code == 1
+    assert f"{routes}/routes.yaml:2: target names ${{NO_SUCH_URL_VAR}}, which is not set and has no :-default" in (
+        result.output
+    )

@@ -10,8 +10,8 @@ from __future__ import annotations
 from examples.reference_debtor.app import Config
 from examples.reference_debtor.app import create_app as create_debtor_app
 from simulator.app import create_app
-from tests.conftest import LiveServer, free_port, make_settings
-from tests.scenarios.conftest import COMPONENTS, CVR, point_routes_at
+from tests.conftest import LiveServer, free_port, make_settings, point_routes_at
+from tests.scenarios.conftest import COMPONENTS, CVR
 from tests.web.conftest import screenshot
 
 try:
