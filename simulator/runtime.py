@@ -8,7 +8,7 @@ import importlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from fastapi import APIRouter
@@ -22,6 +22,7 @@ from simulator.store import Database
 from simulator.traffic import Recorder
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CALL_SCOPE: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("call_scope", default=None)
 """Defaults for `Runtime.call` in the current task and the tasks it starts: ``session`` (tag the
@@ -30,11 +31,18 @@ so the calls KY's ledger makes for the run are tagged and go to the run's --targ
 
 
 class Component(Protocol):
-    """A capability that plugs into the simulator (KY, Beskedfordeler, Klassifikation, …)."""
+    """A capability that plugs into the simulator (KY, Beskedfordeler, Klassifikation, …).
+
+    `provides`, `needs` and `wants` name capability types (simulator.capabilities, or the component's own
+    classes): the runtime starts every provider before the components that need or want what it provides,
+    and refuses to start when a needed capability has no provider."""
 
     name: str
     admin_router: APIRouter | None  # mounted under /api
     public_router: APIRouter | None  # mounted at the root (protocol endpoints)
+    provides: tuple[type, ...]
+    needs: tuple[type, ...]
+    wants: tuple[type, ...]
 
     async def start(self, rt: Runtime) -> None: ...
 
@@ -43,15 +51,59 @@ class Component(Protocol):
     async def health(self, rt: Runtime) -> dict[str, Any]: ...
 
 
+class ComponentError(RuntimeError):
+    """The components cannot be wired: a needed capability has no provider, or they need each other."""
+
+
 BUILTIN_COMPONENTS = ("ky", "beskedfordeler", "klassifikation", "security", "scenarios")
 
 
 def load_components(names: list[str]) -> list[Component]:
-    """The named component sub-packages. Every built-in one is imported, loaded or not, because
-    importing registers its contracts (the route files may name them whichever components run)."""
+    """The named component sub-packages, in start order (providers first; see `start_order`). Every
+    built-in one is imported, loaded or not, because importing registers its contracts (the route files may
+    name them whichever components run)."""
     for name in BUILTIN_COMPONENTS:
         importlib.import_module(f"simulator.{name}")
-    return [importlib.import_module(f"simulator.{name}").component for name in names]
+    return start_order([importlib.import_module(f"simulator.{name}").component for name in dict.fromkeys(names)])
+
+
+def start_order(components: list[Component]) -> list[Component]:
+    """The components ordered so that each starts after the providers of what it needs or wants (ties keep
+    the built-in order, so any order of SIMULATOR_COMPONENTS gives the same wiring). Raises ComponentError
+    naming a needed capability without provider, or a cycle."""
+    rank = {name: i for i, name in enumerate(BUILTIN_COMPONENTS)}
+    components = sorted(components, key=lambda c: (rank.get(c.name, len(rank)), c.name))
+    providers: dict[type, list[Component]] = {}
+    for c in components:
+        for cap in c.provides:
+            providers.setdefault(cap, []).append(c)
+    missing = [
+        f"{c.name} needs {cap.__name__}, which no loaded component provides"
+        for c in components
+        for cap in c.needs
+        if cap not in providers
+    ]
+    if missing:
+        raise ComponentError("; ".join(missing) + " (check SIMULATOR_COMPONENTS)")
+    ordered: list[Component] = []
+    placing: set[str] = set()
+
+    def place(c: Component) -> None:
+        if c in ordered:
+            return
+        if c.name in placing:
+            raise ComponentError(f"components depend on each other in a cycle through {c.name}")
+        placing.add(c.name)
+        for cap in (*c.needs, *c.wants):
+            for provider in providers.get(cap, []):
+                if provider is not c:
+                    place(provider)
+        placing.discard(c.name)
+        ordered.append(c)
+
+    for c in components:
+        place(c)
+    return ordered
 
 
 @dataclass
@@ -64,7 +116,26 @@ class Runtime:
     pipeline: Pipeline
     handlers: dict[str, Handler] = field(default_factory=dict)
     components: list[Component] = field(default_factory=list)
-    state: dict[str, Any] = field(default_factory=dict)  # per-component state, keyed by component name
+    _capabilities: dict[type, Any] = field(default_factory=dict)
+    _config_refresh: asyncio.Task | None = None
+
+    def provide(self, capability: type[T], instance: T) -> None:
+        """Register what a component offers the others (and its own routes) under a capability type."""
+        self._capabilities[capability] = instance
+
+    def withdraw(self, capability: type) -> None:
+        self._capabilities.pop(capability, None)
+
+    def find(self, capability: type[T]) -> T | None:
+        """The provider of a capability, or None when no started component provides it."""
+        return self._capabilities.get(capability)
+
+    def get(self, capability: type[T]) -> T:
+        """The provider of a capability; LookupError naming it when no started component provides it."""
+        found = self._capabilities.get(capability)
+        if found is None:
+            raise LookupError(f"no running component provides {capability.__name__}")
+        return found
 
     @classmethod
     def build(cls, settings: Settings, components: list[Component], *, db_schema: str | None = None) -> Runtime:
@@ -108,7 +179,7 @@ class Runtime:
         await self.db.migrate()
         await self.routes.sync(self.db)
         await self.recorder.start()
-        self.state["_config_refresh"] = asyncio.create_task(self._refresh_config(), name="config-refresh")
+        self._config_refresh = asyncio.create_task(self._refresh_config(), name="config-refresh")
         for c in self.components:
             await c.start(self)
 
@@ -122,9 +193,9 @@ class Runtime:
                 log.warning("route table refresh failed: %s", e)
 
     async def stop(self) -> None:
-        refresher = self.state.pop("_config_refresh", None)
-        if refresher is not None:
-            refresher.cancel()
+        if self._config_refresh is not None:
+            self._config_refresh.cancel()
+            self._config_refresh = None
         for c in reversed(self.components):
             try:
                 await c.stop(self)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from simulator.beskedfordeler.api import admin_router, public_router
 from simulator.beskedfordeler.service import Beskedfordeler, Retur
+from simulator.capabilities import BeskedSenderCheck, BeskedTypes, StatusChangeSink
 
 if TYPE_CHECKING:
     from simulator.runtime import Runtime
@@ -16,19 +17,26 @@ class BeskedfordelerComponent:
     name = "beskedfordeler"
     admin_router = admin_router
     public_router = public_router
+    provides = (Beskedfordeler, BeskedTypes)
+    needs = ()
+    wants = (StatusChangeSink, BeskedSenderCheck)  # KY's receiver; the token model's sender check
 
     async def start(self, rt: Runtime) -> None:
         bf = Beskedfordeler(rt)
-        rt.state["beskedfordeler"] = bf
+        bf.token_verifier = rt.find(BeskedSenderCheck)
+        rt.provide(Beskedfordeler, bf)
+        rt.provide(BeskedTypes, bf.cfg)
         await bf.start()
 
     async def stop(self, rt: Runtime) -> None:
-        bf = rt.state.pop("beskedfordeler", None)
+        bf = rt.find(Beskedfordeler)
+        rt.withdraw(Beskedfordeler)
+        rt.withdraw(BeskedTypes)
         if bf is not None:
             await bf.stop()
 
     async def health(self, rt: Runtime) -> dict[str, Any]:
-        bf = rt.state.get("beskedfordeler")
+        bf = rt.find(Beskedfordeler)
         if bf is None:
             return {
                 "ok": False,

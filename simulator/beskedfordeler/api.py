@@ -26,7 +26,7 @@ XML = "application/xml; charset=utf-8"
 
 
 def _bf(rt) -> Beskedfordeler:
-    bf = rt.state.get("beskedfordeler")
+    bf = rt.find(Beskedfordeler)
     if bf is None:
         raise HTTPException(503, "the Beskedfordeler is not running")
     return bf

@@ -32,6 +32,7 @@ from simulator.beskedfordeler.config import (
     read_messages_config,
 )
 from simulator.beskedfordeler.models import BfAbonnement, BfBesked, BfDueslag, BfForsoeg, BfKyModtaget, BfLevering
+from simulator.capabilities import StatusChangeSink
 from simulator.soap.errors import SoapFaultError
 
 if TYPE_CHECKING:
@@ -996,7 +997,7 @@ class Beskedfordeler:
         async with self.rt.db.session() as s:
             seen = await s.scalar(select(BfKyModtaget.seq).where(BfKyModtaget.besked_id == besked.besked_id))
         if seen is None:
-            ky = self.rt.state.get("ky")
+            ky = self.rt.find(StatusChangeSink)
             try:
                 if ky is not None and name == "DebitorkontoStatusskift":
                     await _maybe_await(

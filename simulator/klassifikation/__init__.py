@@ -10,13 +10,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from simulator.capabilities import SortimentDelivery
 from simulator.klassifikation import contract  # noqa: F401 - registers the contracts
 from simulator.klassifikation.api import router
 from simulator.klassifikation.delivery import Deliverer, SubscriptionError
 from simulator.klassifikation.reads import make_handler
+from simulator.klassifikation.service import Klassifikation
 from simulator.klassifikation.sortiment import SortimentError
 from simulator.klassifikation.state import KlassifikationSettings, SortimentState
 
@@ -28,20 +29,17 @@ log = logging.getLogger(__name__)
 HANDLER = "klassifikation"
 
 
-@dataclass
-class Klassifikation:
-    """What the component keeps in ``rt.state["klassifikation"]``."""
-
-    settings: KlassifikationSettings
-    state: SortimentState | None
-    deliverer: Deliverer | None
-    disabled_reason: str | None = None
-
-
 class KlassifikationComponent:
     name = "klassifikation"
     admin_router = router
     public_router = None
+    provides = (Klassifikation, SortimentDelivery)
+    needs = ()
+    wants = ()
+
+    def _provide(self, rt: Runtime, k: Klassifikation) -> None:
+        rt.provide(Klassifikation, k)
+        rt.provide(SortimentDelivery, k)
 
     async def start(self, rt: Runtime) -> None:
         settings = KlassifikationSettings()
@@ -51,27 +49,29 @@ class KlassifikationComponent:
             await state.load()
         except (SortimentError, OSError) as e:
             log.error("Klassifikation is disabled: %s", e)
-            rt.state[self.name] = Klassifikation(settings, None, None, f"sortiment {directory}: {e}")
+            self._provide(rt, Klassifikation(settings, None, None, f"sortiment {directory}: {e}"))
             return
         deliverer = Deliverer(rt, state, settings)
         try:
             await deliverer.load(rt.settings.routes_dir / settings.subscriptions_file)
         except SubscriptionError as e:
             log.error("sortiment subscriptions not loaded: %s", e)
-            rt.state[self.name] = Klassifikation(settings, state, deliverer, f"subscriptions: {e}")
+            self._provide(rt, Klassifikation(settings, state, deliverer, f"subscriptions: {e}"))
         else:
-            rt.state[self.name] = Klassifikation(settings, state, deliverer)
+            self._provide(rt, Klassifikation(settings, state, deliverer))
         state.on_new_version.append(lambda _v: deliverer.wake())
         rt.handlers[HANDLER] = make_handler(state)
         deliverer.start()
 
     async def stop(self, rt: Runtime) -> None:
-        k = rt.state.get(self.name)
+        k = rt.find(Klassifikation)
+        rt.withdraw(Klassifikation)
+        rt.withdraw(SortimentDelivery)
         if k is not None and k.deliverer is not None:
             await k.deliverer.stop()
 
     async def health(self, rt: Runtime) -> dict[str, Any]:
-        k = rt.state.get(self.name)
+        k = rt.find(Klassifikation)
         if k is None or k.state is None:
             return {"ok": True, "enabled": False, "reason": k.disabled_reason if k else "not started"}
         current = k.state.current.version

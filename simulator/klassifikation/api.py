@@ -10,14 +10,15 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from simulator.klassifikation.delivery import SubscriptionError
+from simulator.klassifikation.service import Klassifikation
 from simulator.klassifikation.sortiment import SortimentError, SortimentVersion
 from simulator.web.deps import RuntimeDep, require_admin
 
 router = APIRouter(prefix="/klassifikation", tags=["klassifikation"], dependencies=[Depends(require_admin)])
 
 
-def _k(rt):
-    k = rt.state.get("klassifikation")
+def _k(rt) -> Klassifikation:
+    k = rt.find(Klassifikation)
     if k is None or k.state is None:
         reason = k.disabled_reason if k is not None else "the component did not start"
         raise HTTPException(503, f"Klassifikation is not available: {reason}")

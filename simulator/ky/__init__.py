@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from simulator.capabilities import KyActions, StatusChangeSink
 from simulator.ky import contracts  # noqa: F401 - registers the sf1590/* contracts
 from simulator.ky.api import router
 from simulator.ky.handler import make_handler
@@ -18,19 +19,26 @@ class KyComponent:
     name = "ky"
     admin_router = router
     public_router = None
+    provides = (KyLedger, KyActions, StatusChangeSink)
+    needs = ()
+    wants = ()
 
     async def start(self, rt: Runtime) -> None:
         ledger = KyLedger(rt)
-        rt.state["ky"] = ledger
+        for capability in self.provides:
+            rt.provide(capability, ledger)
         rt.handlers["ky"] = make_handler(ledger)
 
     async def stop(self, rt: Runtime) -> None:
         rt.handlers.pop("ky", None)
-        if "ky" in rt.state:
-            await rt.state["ky"].bookings.stop()
+        ledger = rt.find(KyLedger)
+        for capability in self.provides:
+            rt.withdraw(capability)
+        if ledger is not None:
+            await ledger.bookings.stop()
 
     async def health(self, rt: Runtime) -> dict[str, Any]:
-        return {"ok": "ky" in rt.state and "ky" in rt.handlers}
+        return {"ok": rt.find(KyLedger) is not None and "ky" in rt.handlers}
 
 
 component = KyComponent()

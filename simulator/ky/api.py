@@ -105,7 +105,10 @@ Uuid = Annotated[str | None, Query(pattern=UUID_PATTERN)]
 
 
 def ledger(rt: RuntimeDep) -> KyLedger:
-    return rt.state["ky"]
+    found = rt.find(KyLedger)
+    if found is None:
+        raise HTTPException(503, "KY is not running (component 'ky')")
+    return found
 
 
 LedgerDep = Annotated[KyLedger, Depends(ledger)]

@@ -103,7 +103,7 @@ def _party(cpr: str | None, cvr: str | None, name: str | None) -> dict[str, Any]
 
 
 class KyLedger:
-    """KY's books, stored in the simulator's database; lives in ``rt.state["ky"]``."""
+    """KY's books, stored in the simulator's database (the runtime's `KyLedger`, `KyActions`, `StatusChangeSink`)."""
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt

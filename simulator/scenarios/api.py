@@ -13,13 +13,14 @@ from pydantic import BaseModel, Field
 from simulator.scenarios import model
 from simulator.scenarios.record import RecordError, record
 from simulator.scenarios.report import to_html, to_json, to_junit
+from simulator.scenarios.runs import RunManager
 from simulator.web.deps import RuntimeDep, require_admin
 
 router = APIRouter(dependencies=[Depends(require_admin)], tags=["scenarios"])
 
 
 def _manager(rt):
-    m = rt.state.get("scenarios")
+    m = rt.find(RunManager)
     if m is None:
         raise HTTPException(503, "the scenarios component is not running")
     return m

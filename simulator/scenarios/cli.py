@@ -89,14 +89,14 @@ async def _remote(url: str, start_path: str, body: dict[str, Any], on_event: Cal
         while True:
             r = await c.get(f"/api/scenarios/runs/{job['id']}", params={"wait": 10, "after": seen})
             r.raise_for_status()
-            state = r.json()
-            for ev in state["events"]:
+            run = r.json()
+            for ev in run["events"]:
                 on_event(ev)
-            seen = state["event_count"]
-            if state["state"] != "running":
-                if state.get("error"):
-                    raise typer.BadParameter(state["error"])
-                return state["result"]
+            seen = run["event_count"]
+            if run["state"] != "running":
+                if run.get("error"):
+                    raise typer.BadParameter(run["error"])
+                return run["result"]
 
 
 # -- output -------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 from sqlalchemy import select
 
+from simulator.capabilities import BeskedTypes, KyActions
 from simulator.runtime import CALL_SCOPE
 from simulator.scenarios import xmlmatch as xm
 from simulator.scenarios.model import Matcher, Scenario, Step
@@ -419,7 +420,7 @@ class ScenarioRun:
     async def _ky(self, step: Step) -> dict[str, Any]:
         from simulator.ky.ledger import KyError
 
-        ledger = self.rt.state.get("ky")
+        ledger = self.rt.find(KyActions)
         if ledger is None:
             raise StepFailure("KY is not running (component 'ky')")
         a: dict[str, Any] = substitute(step.ky.args, self.vars)
@@ -538,10 +539,10 @@ class ScenarioRun:
 
         r = step.receive_message
         muni = substitute(r.municipality, self.vars) if r.municipality else self.municipality
-        bf = self.rt.state.get("beskedfordeler")
+        types = self.rt.find(BeskedTypes)
         wanted_types: dict[str, str] = {}
         for name in [r.beskedtype, *r.alternatives]:
-            uid = bf.cfg.beskedtype_uuid(name) if bf is not None else None
+            uid = types.beskedtype_uuid(name) if types is not None else None
             wanted_types[(uid or name).lower()] = name
         body_ok = self._selects(r.match)
 

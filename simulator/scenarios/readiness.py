@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from simulator.capabilities import BeskedTypes, SortimentDelivery
 from simulator.scenarios import model
 from simulator.scenarios.engine import Progress, RunResult, ScenarioRun, StepResult
 
@@ -243,7 +244,7 @@ class Readiness:
     def _agreements(self, run: RunResult) -> Item:
         item = Item("2", ITEMS["2"])
         routes = self.rt.routes
-        bf = self.rt.state.get("beskedfordeler")
+        types = self.rt.find(BeskedTypes)
         problems, fixes = [], []
         if self.system is None:
             item.missing = f"municipality {self.cvr} names no debtor system (routes/municipalities.yaml)"
@@ -259,11 +260,12 @@ class Readiness:
             )
         send = routes.agreements_for(self.system, self.cvr, "BeskedAfsend")
         for name in MESSAGE_TYPES:
-            uid = bf.cfg.beskedtype_uuid(name) if bf is not None else None
+            uid = types.beskedtype_uuid(name) if types is not None else None
             covering = [
                 a.uuid
                 for a in send
-                if {(bf.cfg.beskedtype_uuid(t) if bf else None) or t for t in (a.beskedtyper or [])} & {uid, name, "*"}
+                if {(types.beskedtype_uuid(t) if types else None) or t for t in (a.beskedtyper or [])}
+                & {uid, name, "*"}
             ]
             item.evidence.append({"agreement": f"BeskedAfsend {name}", "beskedtype": uid, "uuids": covering})
             if not covering:
@@ -307,14 +309,14 @@ class Readiness:
 
     async def _sortiment(self) -> Item:
         item = Item("3", ITEMS["3"])
-        k = self.rt.state.get("klassifikation")
-        if k is None or k.state is None or k.deliverer is None:
+        k = self.rt.find(SortimentDelivery)
+        current = k.current_version() if k is not None else None
+        if k is None or current is None:
             item.missing = "Klassifikation is not running" + (f": {k.disabled_reason}" if k else "")
             item.fix = "enable the klassifikation component (SIMULATOR_COMPONENTS) and its sortiment"
             return item
-        current = k.state.current.version
         sub_id = f"{self.cvr}:{self.system}"
-        sub = k.deliverer.subscriptions.get(sub_id)
+        sub = k.subscription(sub_id)
         if sub is None:
             item.missing = f"the debtor system {self.system} of {self.cvr} has no subscription to the sortiment"
             item.fix = (
@@ -324,12 +326,12 @@ class Readiness:
             )
             return item
         deadline = time.monotonic() + (self.within_s if self.within_s is not None else 30.0)
-        k.deliverer.wake(sub_id)
+        k.wake(sub_id)
         while (sub.acknowledged_version or 0) < current and time.monotonic() < deadline:
             if sub.failures and sub.next_attempt_at is not None:
                 break  # it failed and waits for a retry: report what is wrong now
             await asyncio.sleep(0.05)  # the deliverer works in its own task; poll its state until the deadline
-        deliveries = await k.deliverer.deliveries(subscription=sub_id, limit=5)
+        deliveries = await k.deliveries(subscription=sub_id, limit=5)
         item.evidence.append(sub.as_dict(current))
         item.evidence.extend({"delivery": d} for d in deliveries)
         if (sub.acknowledged_version or 0) >= current:

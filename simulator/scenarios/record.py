@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 from sqlalchemy import select
 
+from simulator.capabilities import BeskedTypes
 from simulator.scenarios import xmlmatch as xm
 from simulator.scenarios.model import FORMAT, Scenario, parse
 from simulator.store import ExchangeRow
@@ -360,7 +361,7 @@ def build_scenario(
     today = _aware(rows[0]["started_at"]).date().isoformat() if rows else date.today().isoformat()
     v = _Vars(today)
     systems_by_uuid = rt.routes.systems_by_uuid
-    bf = rt.state.get("beskedfordeler")
+    catalogue = rt.find(BeskedTypes)
     muni = municipality or next((r["municipality"] for r in rows if r.get("municipality")), None)
 
     # pass 1: what the replayed calls put in → variables
@@ -417,7 +418,7 @@ def build_scenario(
             ids, others, stamps = leaf_matchers(data_el, v)
             stamp_tags |= stamps
             types = xm.select(req, "//Filtreringsdata/Beskedtype/*")
-            bt = bf.cfg.beskedtyper.get(types[0].lower()) if (bf is not None and types) else None
+            bt = catalogue.beskedtyper.get(types[0].lower()) if (catalogue is not None and types) else None
             step = {
                 "receive_message": {
                     "beskedtype": bt.name if bt else (types[0] if types else "?"),

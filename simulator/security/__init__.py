@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
+from simulator.capabilities import BeskedSenderCheck
 from simulator.security.auth import (
     Authenticator,
     BeskedTokenError,
@@ -37,7 +38,7 @@ admin_router = APIRouter(prefix="/security", tags=["security"], dependencies=[De
 
 @admin_router.get("", summary="Security model, TLS, STS certificate and the certificate of each system")
 async def security_status(rt: RuntimeDep) -> dict[str, Any]:
-    security: Security | None = rt.state.get("security")
+    security = rt.find(Security)
     out: dict[str, Any] = {"mode": rt.settings.security_mode, "tls": bool(rt.settings.tls_certfile)}
     if security is not None and security.loaded:
         assert security.sts_cert is not None
@@ -60,23 +61,27 @@ class SecurityComponent:
     name = "security"
     admin_router = admin_router
     public_router = sts_router
+    provides = (Security, BeskedSenderCheck)
+    needs = ()
+    wants = ()
 
     async def start(self, rt) -> None:
         security = Security(rt)
-        rt.state["security"] = security
+        rt.provide(Security, security)
         if rt.settings.security_mode != "off":
             security.load(create=True)
             rt.pipeline.authenticator = Authenticator(security)
-        besked = rt.state.get("beskedfordeler")
-        if rt.settings.security_mode in ("token", "both") and besked is not None:
-            besked.token_verifier = _besked_verifier(rt)
+        if rt.settings.security_mode in ("token", "both"):
+            rt.provide(BeskedSenderCheck, _besked_verifier(rt))
 
     async def stop(self, rt) -> None:
+        rt.withdraw(Security)
+        rt.withdraw(BeskedSenderCheck)
         if isinstance(getattr(rt.pipeline, "authenticator", None), Authenticator):
             rt.pipeline.authenticator = None
 
     async def health(self, rt) -> dict[str, Any]:
-        security: Security | None = rt.state.get("security")
+        security = rt.find(Security)
         return {
             "ok": rt.settings.security_mode == "off" or bool(security and security.loaded),
             "mode": rt.settings.security_mode,

@@ -50,7 +50,7 @@ def entity_id_of(service: ServiceDef) -> str:
 
 
 class Security:
-    """The runtime's security material (rt.state["security"]): STS key, CA, certificate → system index."""
+    """The runtime's security material (`Security`): STS key, CA, certificate → system index."""
 
     def __init__(self, rt) -> None:
         self.rt = rt
@@ -295,7 +295,7 @@ def verify_token_for_besked(
     Checks the STS signature, validity window, audience (a `direction: beskedfordeler` service's entityID, or
     DEFAULT_BESKEDFORDELER_ENTITY_ID), holder-of-key = `client_cert` when given, that the certificate belongs to a
     system and that the CVR claim is present. Raises BeskedTokenError."""
-    security: Security | None = rt.state.get("security")
+    security: Security | None = rt.find(Security)
     if security is None or not security.loaded:
         raise BeskedTokenError("signature", "the simulator's STS is not set up (security_mode is off)")
     xml = decode_token(token)
@@ -344,7 +344,7 @@ def issue_access_token(security: Security, claims: Claims, system: SystemDef, *,
 def verify_access_token(rt, token: str, *, client_cert: str | bytes | None = None) -> dict[str, Any]:
     """Verify an access token from the exchange endpoint (`Authorization: Holder-of-key <token>`): signature,
     expiry, and the holder-of-key binding when `client_cert` is given. Returns its claims; raises TokenError."""
-    security: Security | None = rt.state.get("security")
+    security: Security | None = rt.find(Security)
     if security is None or security.sts_cert is None:
         raise TokenError("signature", "the simulator's STS is not set up (security_mode is off)")
     token = token.removeprefix("Holder-of-key ").strip()

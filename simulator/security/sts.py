@@ -59,7 +59,7 @@ def _malformed(text: str) -> StsError:
 
 def _security(request: Request) -> Security:
     rt = request.app.state.runtime
-    security: Security | None = rt.state.get("security")
+    security: Security | None = rt.find(Security)
     if security is None or not security.loaded:
         raise StsError(
             "STS-106",

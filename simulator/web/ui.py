@@ -397,10 +397,10 @@ class TrafficFeed:
 
 
 def feed_of(rt) -> TrafficFeed:
-    feed = rt.state.get("web.feed")
-    if feed is None or feed not in rt.recorder.listeners:
+    """The UI's live traffic feed: one per runtime, listening to the recorder from its first use."""
+    feed = next((x for x in rt.recorder.listeners if isinstance(x, TrafficFeed)), None)
+    if feed is None:
         feed = TrafficFeed()
-        rt.state["web.feed"] = feed
         rt.recorder.listeners.append(feed)
     return feed
 

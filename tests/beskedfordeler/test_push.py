@@ -9,6 +9,7 @@ import time
 
 from lxml import etree
 
+from simulator.beskedfordeler import Beskedfordeler
 from simulator.beskedfordeler import kuvert as kv
 from tests.beskedfordeler.conftest import (
     FORDRING,
@@ -103,7 +104,7 @@ async def test_an_error_answer_stops_the_dueslag_until_resumed_and_the_error_que
         reason = await until(stopped, what="the dueslag to stop")
         assert "StatusKode 53" in reason and besked_id(first) in reason and "kan ikke modtage nu" in reason
         await send(sim, second)
-        await sim.rt.state["beskedfordeler"].wait_distributed()
+        await sim.rt.get(Beskedfordeler).wait_distributed()
         assert len(receiver.received) == 1  # nothing is delivered while stopped
 
         # the first message is the poison one: move it to the error queue, then resume

@@ -16,6 +16,7 @@ import pika
 import pytest
 from pika.exceptions import AMQPError
 
+from simulator.beskedfordeler import Beskedfordeler
 from simulator.beskedfordeler import kuvert as kv
 from simulator.beskedfordeler.broker import AFSEND_EXCHANGE, AFSEND_QUEUE, error_queue
 from tests.beskedfordeler.conftest import (
@@ -279,12 +280,12 @@ async def test_rabbitmq_restart_mid_stream_loses_nothing_and_duplicates_nothing(
 
         answers = await asyncio.to_thread(client_side)
         assert len(answers) == n and set(answers.values()) == {20}
-        await sim.rt.state["beskedfordeler"].wait_distributed(timeout=60)
+        await sim.rt.get(Beskedfordeler).wait_distributed(timeout=60)
         got = await asyncio.to_thread(basic_get_all, vhost_url, PULL_DUESLAG, n, 60.0)
         ids = [props.message_id for _, props, _ in got]
         assert len(ids) == len(set(ids)) == n  # every accepted message exactly once
         assert set(ids) == set(answers)
-        assert sim.rt.state["beskedfordeler"].broker.reconnects >= 1  # the simulator lived through the restart
+        assert sim.rt.get(Beskedfordeler).broker.reconnects >= 1  # the simulator lived through the restart
 
 
 async def test_a_crash_between_publish_and_bookkeeping_does_not_duplicate(sim_factory, messages_dir, vhost_url, clean):
@@ -301,7 +302,7 @@ async def test_a_crash_between_publish_and_bookkeeping_does_not_duplicate(sim_fa
         for b in (body, other):
             r = await sim.client.post("/beskedfordeler/afsend", content=b)
             assert statuskode(r.content)[0] == 20
-        await sim.rt.state["beskedfordeler"].wait_distributed()
+        await sim.rt.get(Beskedfordeler).wait_distributed()
         database_url = sim.settings.database_url
     db = Database(database_url)
     async with db.session() as s, s.begin():  # as if the crash hit before the bookkeeping
@@ -317,6 +318,6 @@ async def test_a_crash_between_publish_and_bookkeeping_does_not_duplicate(sim_fa
 
     await asyncio.to_thread(unconfirmed_publish_that_landed)
     async with sim_factory(broker_url=vhost_url) as sim:
-        await sim.rt.state["beskedfordeler"].wait_distributed()
+        await sim.rt.get(Beskedfordeler).wait_distributed()
         got = await asyncio.to_thread(basic_get_all, vhost_url, PULL_DUESLAG, 2)
         assert sorted(p.message_id for _, p, _ in got) == sorted([besked_id(body), besked_id(other)])

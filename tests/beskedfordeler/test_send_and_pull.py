@@ -11,7 +11,9 @@ import pytest
 import yaml
 from lxml import etree
 
+from simulator.beskedfordeler import Beskedfordeler
 from simulator.beskedfordeler import kuvert as kv
+from simulator.ky import KyLedger
 from tests.beskedfordeler.conftest import (
     FORDRING,
     OPUS_UUID,
@@ -117,7 +119,7 @@ async def test_the_simulated_ky_records_both_debtor_message_types(sim):
     assert by_type["FordringTilIndbetaling"]["data"]["period_to"] == "2024-06-30"
     tries = (await sim.client.get("/api/beskedfordeler/dueslag/8ad2b4b0-d0d7-45e0-8a3b-30710fc70e3d/forsoeg")).json()
     assert {t["outcome"] for t in tries} == {"leveret"} and len(tries) == 2
-    ky = sim.rt.state.get("ky")
+    ky = sim.rt.get(KyLedger)
     if ky is not None and hasattr(ky, "record_status_change"):
         # KY's own ledger (simulator/ky) got the same facts; a repeat is refused as already known
         from datetime import UTC, datetime
@@ -240,7 +242,7 @@ async def test_a_repeated_message_reaches_the_dueslag_once(sim_factory, messages
         body = statusskift()
         for _ in range(3):
             assert await send(sim, body) == (20, None)
-        await sim.rt.state["beskedfordeler"].wait_distributed()
+        await sim.rt.get(Beskedfordeler).wait_distributed()
         got = await pull(sim)
         assert [g["besked_id"] for g in got] == [besked_id(body)]
 
@@ -338,7 +340,7 @@ async def test_filters_and_tilladt_modtager_trimming(sim_factory, messages_dir, 
         person = statusskift(tilladte_modtagere=["22222222"], debitor=konto_of_person)
         for body in (trimmed, from_prisme, only_33, fordring_msg, person):
             assert (await send(sim, body))[0] == 20
-        await sim.rt.state["beskedfordeler"].wait_distributed()
+        await sim.rt.get(Beskedfordeler).wait_distributed()
 
         got = {g["besked_id"]: g for g in await pull(sim)}
         assert set(got) == {besked_id(trimmed), besked_id(person)}

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from simulator.ky import KyLedger
 from tests.ky.conftest import COMPONENTS, DEMO_CVR, OTHER_CVR, PRISME_AGREEMENT, PRISME_SYSTEM
 from tests.ky.messages import PATH, action, coverage, kvittering
 
@@ -124,7 +125,7 @@ async def test_concurrent_bookings_on_several_claims_and_a_subclaim_each_get_the
 async def test_beskedfordeler_hooks_are_idempotent_and_visible(sim_factory, backend) -> None:
     async with sim_factory(backend=backend, components=COMPONENTS) as sim:
         acc = await _account(sim)
-        ky = sim.rt.state["ky"]
+        ky = sim.rt.get(KyLedger)
         at = datetime.now(UTC)
         bid = str(uuid.uuid4())
         assert await ky.record_status_change(DEMO_CVR, acc["uuid"], "overdraget", at, bid) is True

@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy import insert
 
 from simulator.store import ExchangeRow
-from simulator.web.ui import highlight_xml, pretty_xml
+from simulator.web.ui import feed_of, highlight_xml, pretty_xml
 from tests.serviceplatform.pingservice import AGREEMENT_OTHER_SYSTEM, envelope, write_routes
 from tests.web.conftest import PATH, echo
 
@@ -103,7 +103,7 @@ def test_the_event_stream_filters_replays_after_a_reconnect_and_lets_go(live_fac
             assert r.headers["content-type"].startswith("text/event-stream")
             reader = threading.Thread(target=_events, args=(r, 1, found))
             reader.start()
-            feed = app.runtime.state["web.feed"]
+            feed = feed_of(app.runtime)
             deadline = time.monotonic() + 5
             while not feed.subscribers:
                 assert time.monotonic() < deadline

@@ -1,0 +1,88 @@
+"""What the components offer each other: one small Protocol per capability.
+
+A component declares the capabilities it `provides`, those it `needs` (it cannot run without them) and
+those it `wants` (used when some loaded component provides them). The runtime (`simulator.runtime`) wires
+them by type — `rt.get(Capability)` / `rt.find(Capability)` — and starts every provider before the
+components that use it, whatever order `SIMULATOR_COMPONENTS` lists them in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class StatusChangeSink(Protocol):
+    """Takes the debtor systems' Beskedfordeler messages into KY's books (provided by `ky`)."""
+
+    async def record_status_change(
+        self, municipality: str, account_uuid: str, status: str, at: datetime, besked_id: str
+    ) -> bool: ...
+
+    async def record_fordring_til_indbetaling(
+        self,
+        municipality: str,
+        fordring_uuid: str,
+        authorities: list[str],
+        period_from: date | None,
+        period_to: date | None,
+        besked_id: str,
+    ) -> bool: ...
+
+
+@runtime_checkable
+class KyActions(Protocol):
+    """KY acting towards the debtor systems, and its ledger read back (provided by `ky`; scenarios and the
+    readiness check drive it)."""
+
+    async def create_account(self, spec: dict[str, Any], *, send: bool = True) -> dict[str, Any]: ...
+
+    async def pay(self, claim_uuid: str, amount: str, **kw: Any) -> dict[str, Any]: ...
+
+    async def change_claim_state(self, claim_uuid: str, state: str, **kw: Any) -> dict[str, Any]: ...
+
+    async def end_liability(self, liability_uuid: str, valid_to: date | None = None, **kw: Any) -> dict[str, Any]: ...
+
+    async def search_accounts(self, municipality: str, **kw: Any) -> dict[str, Any]: ...
+
+    async def read_remote_account(self, account_uuid: str, municipality: str | None = None) -> dict[str, Any]: ...
+
+    async def open_subclaims(self, municipality: str, **kw: Any) -> dict[str, Any]: ...
+
+    async def account(self, account_uuid: str) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class BeskedTypes(Protocol):
+    """The message catalogue's beskedtyper (provided by `beskedfordeler`)."""
+
+    beskedtyper: Mapping[str, Any]
+
+    def beskedtype_uuid(self, name_or_uuid: str) -> str | None: ...
+
+
+@runtime_checkable
+class BeskedSenderCheck(Protocol):
+    """Who is publishing a Beskedfordeler message, from its token (provided by `security` in the token
+    model; the Beskedfordeler uses it when present). Returns (system key, municipality) or raises the
+    Beskedfordeler's Refusal."""
+
+    async def __call__(self, token: str | None, headers: dict[str, str]) -> tuple[str | None, str | None]: ...
+
+
+@runtime_checkable
+class SortimentDelivery(Protocol):
+    """KY's debtor sortiment and its delivery to each subscriber (provided by `klassifikation`)."""
+
+    @property
+    def disabled_reason(self) -> str | None: ...
+
+    def current_version(self) -> int | None: ...
+
+    def subscription(self, subscription_id: str) -> Any | None: ...
+
+    def wake(self, subscription_id: str | None = None) -> None: ...
+
+    async def deliveries(self, *, subscription: str, limit: int) -> list[dict[str, Any]]: ...
