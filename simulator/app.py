@@ -14,7 +14,7 @@ from simulator.config import Settings, get_settings
 from simulator.runtime import Runtime, load_components
 from simulator.serviceplatform import SoapRequest, wsdl_for
 from simulator.web.api import router as api_router
-from simulator.web.deps import RuntimeDep
+from simulator.web.deps import RuntimeDep, client_cert_of
 from simulator.web.ui import router as ui_router
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class SimulatorApp:
             session=headers.get("x-simulator-session"),
             correlation_id=headers.get("x-correlation-id"),
             headers=headers,
-            client_cert=_client_cert(scope),
+            client_cert=client_cert_of(scope),
         )
         if over:
             response = await self.runtime.pipeline.handle_oversized(request, size)
@@ -151,13 +151,6 @@ class SimulatorApp:
             }
         )
         await send({"type": "http.response.body", "body": response.body})
-
-
-def _client_cert(scope) -> str | None:
-    """The TLS client certificate (PEM) from the ASGI TLS extension, if the server provides it
-    (uvicorn does with simulator.security.tls.TLSHttpProtocol)."""
-    chain = ((scope.get("extensions") or {}).get("tls") or {}).get("client_cert_chain") or ()
-    return chain[0] if chain else None
 
 
 async def _plain(send, status: int, body: bytes, content_type: bytes = b"text/plain; charset=utf-8", extra=()) -> None:

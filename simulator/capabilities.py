@@ -65,11 +65,11 @@ class BeskedTypes(Protocol):
 
 @runtime_checkable
 class BeskedSenderCheck(Protocol):
-    """Who is publishing a Beskedfordeler message, from its token (provided by `security` in the token
-    model; the Beskedfordeler uses it when present). Returns (system key, municipality) or raises the
-    Beskedfordeler's Refusal."""
+    """Which system a Beskedfordeler request acts as, proven by its credentials (provided by `security` when a
+    security model is on; the Beskedfordeler uses it when present). Takes the Beskedfordeler's `Credentials`,
+    returns its `Proven` or raises its `Refusal`."""
 
-    async def __call__(self, token: str | None, headers: dict[str, str]) -> tuple[str | None, str | None]: ...
+    async def __call__(self, creds: Any) -> Any: ...
 
 
 @runtime_checkable

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     sts_token_lifetime_s: int = 8 * 3600
     security_clock_skew_s: int = 300
     security_require_message_signature: bool = True
+    security_besked_proof: bool = Field(
+        default=True,
+        description="token model: a Beskedfordeler request proves possession of the token's key "
+        "(TLS client certificate, or header token-signature)",
+    )
 
     @property
     def base_url(self) -> str:

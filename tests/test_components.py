@@ -34,7 +34,7 @@ async def test_started_in_any_order_the_token_check_reaches_the_beskedfordeler(s
     async with sim_factory(components=order, security_mode="token") as sim:
         rt = sim.rt
         bf = rt.get(Beskedfordeler)
-        assert bf.token_verifier is not None and bf.token_verifier is rt.get(BeskedSenderCheck)
+        assert bf.sender_verifier is not None and bf.sender_verifier is rt.get(BeskedSenderCheck)
         assert isinstance(rt.get(KyActions), KyLedger) and rt.get(StatusChangeSink) is rt.get(KyLedger)
         assert rt.get(BeskedTypes) is bf.cfg
         assert isinstance(rt.get(SortimentDelivery).current_version(), int)

@@ -23,7 +23,7 @@ class BeskedfordelerComponent:
 
     async def start(self, rt: Runtime) -> None:
         bf = Beskedfordeler(rt)
-        bf.token_verifier = rt.find(BeskedSenderCheck)
+        bf.sender_verifier = rt.find(BeskedSenderCheck)
         rt.provide(Beskedfordeler, bf)
         rt.provide(BeskedTypes, bf.cfg)
         await bf.start()

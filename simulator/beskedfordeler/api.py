@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from simulator.beskedfordeler.config import Abonnement, Dueslag
 from simulator.beskedfordeler.models import BfBesked, BfForsoeg, BfKyModtaget, BfLevering
-from simulator.beskedfordeler.service import Beskedfordeler
+from simulator.beskedfordeler.service import Beskedfordeler, Credentials, Refusal
 from simulator.store import where_equal
-from simulator.web.deps import Before, RuntimeDep, require_admin
+from simulator.web.deps import Before, RuntimeDep, client_cert_of, presents_admin_token, require_admin
 
 public_router = APIRouter(prefix="/beskedfordeler", tags=["beskedfordeler"])
 admin_router = APIRouter(prefix="/beskedfordeler", tags=["beskedfordeler"], dependencies=[Depends(require_admin)])
@@ -39,6 +39,33 @@ def _dueslag(bf: Beskedfordeler, uuid: str) -> Dueslag:
     return d
 
 
+async def _receiver(rt: RuntimeDep, request: Request, uuid: str) -> Dueslag:
+    """The dueslag of a pull request. Under a security model only its receiving system (its token or TLS
+    client certificate, as for sending) or the admin token may pull from it and acknowledge."""
+    bf = _bf(rt)
+    d = _dueslag(bf, uuid)
+    if bf.sender_verifier is None or presents_admin_token(request):
+        return d
+    query = request.url.query
+    signed = f"{request.method} {request.url.path}{'?' + query if query else ''}\n".encode() + await request.body()
+    try:
+        proven = await bf.sender_verifier(
+            Credentials(dict(request.headers), "http", client_cert_of(request.scope), signed)
+        )
+    except Refusal as r:
+        raise HTTPException(
+            401, f"pulling from a dueslag needs the receiving system's credentials: {r.retur.fejlbesked}"
+        ) from None
+    if proven.system != d.system:
+        raise HTTPException(
+            403, f"dueslag {uuid} belongs to system '{d.system}'; the {proven.model} identifies '{proven.system}'"
+        )
+    return d
+
+
+ReceiverDueslag = Annotated[Dueslag, Depends(_receiver)]
+
+
 # -- public ------------------------------------------------------------------------------------------------
 
 
@@ -49,12 +76,17 @@ def _dueslag(bf: Beskedfordeler, uuid: str) -> Dueslag:
 )
 async def afsend(rt: RuntimeDep, request: Request) -> Response:
     """Send one Haendelsesbesked (the body, UTF-8 XML) as over AMQP. The answer is always HTTP 200 with
-    the StandardRetur: StatusKode 20 = accepted, otherwise a code and FejlbeskedTekst. Identify the sender
-    with header `x-simulator-system` (key or UUID), or a known system UUID in Kildesystem/BeskedAnsvarligAktoer."""
+    the StandardRetur: StatusKode 20 = accepted, otherwise a code and FejlbeskedTekst. Under a security model
+    the token (header `token`) or the TLS client certificate names the sender (docs/security.md); without one,
+    header `x-simulator-system` (key or UUID), or a known system UUID in Kildesystem/BeskedAnsvarligAktoer."""
     bf = _bf(rt)
     body = await request.body()
     retur = await bf.afsend(
-        body, dict(request.headers), channel="http", correlation_id=request.headers.get("x-correlation-id")
+        body,
+        dict(request.headers),
+        channel="http",
+        correlation_id=request.headers.get("x-correlation-id"),
+        client_cert=client_cert_of(request.scope),
     )
     return Response(retur.xml(), media_type=XML, headers={"x-statuskode": str(retur.status)})
 
@@ -67,31 +99,25 @@ class Kvittering(BaseModel):
 @public_router.post("/dueslag/{uuid}/hent")
 async def hent(
     rt: RuntimeDep,
-    uuid: str,
+    d: ReceiverDueslag,
     antal: Annotated[int, Query(ge=1, le=500)] = 1,
     lease_s: Annotated[float, Query(gt=0, le=3600)] = 60.0,
 ) -> dict[str, Any]:
     """Pull up to `antal` messages from a dueslag. Each must be acknowledged (`kvitter`) or refused
     (`afvis`) within `lease_s` seconds, otherwise it returns to the dueslag (like an unacked AMQP message)."""
-    bf = _bf(rt)
-    _dueslag(bf, uuid)
-    return {"beskeder": await bf.hent(uuid, antal, lease_s)}
+    return {"beskeder": await _bf(rt).hent(d.uuid, antal, lease_s)}
 
 
 @public_router.post("/dueslag/{uuid}/kvitter")
-async def kvitter(rt: RuntimeDep, uuid: str, body: Kvittering) -> dict[str, Any]:
+async def kvitter(rt: RuntimeDep, d: ReceiverDueslag, body: Kvittering) -> dict[str, Any]:
     """Acknowledge pulled messages: they leave the dueslag for good."""
-    bf = _bf(rt)
-    _dueslag(bf, uuid)
-    return await bf.kvitter(uuid, body.kvitteringer, ack=True)
+    return await _bf(rt).kvitter(d.uuid, body.kvitteringer, ack=True)
 
 
 @public_router.post("/dueslag/{uuid}/afvis")
-async def afvis(rt: RuntimeDep, uuid: str, body: Kvittering) -> dict[str, Any]:
+async def afvis(rt: RuntimeDep, d: ReceiverDueslag, body: Kvittering) -> dict[str, Any]:
     """Refuse pulled messages: back to the dueslag (requeue) or to its error queue (requeue false)."""
-    bf = _bf(rt)
-    _dueslag(bf, uuid)
-    return await bf.kvitter(uuid, body.kvitteringer, ack=False, requeue=body.requeue)
+    return await _bf(rt).kvitter(d.uuid, body.kvitteringer, ack=False, requeue=body.requeue)
 
 
 # -- admin -------------------------------------------------------------------------------------------------

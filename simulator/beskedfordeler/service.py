@@ -96,6 +96,7 @@ RETUR_CODES: dict[str, tuple[int, str]] = {
     "BESKEDID_GENBRUGT": (40, "the BeskedId was already used for a different message"),
     "TOKEN_UDLOEBET": (41, "the token has expired (token verification)"),
     "UKENDT_AFSENDER": (43, "the sending system cannot be identified"),
+    "FORKERT_AFSENDER": (43, f"header {HEADER_SYSTEM} names another system than the token or client certificate"),
     "FORKERT_MYNDIGHED": (43, "ObjektAnsvarligMyndighed differs from the sending municipality"),
     "INGEN_AFTALE": (43, "no BeskedAfsend agreement for system × municipality × beskedtype"),
     "INTERN_FEJL": (50, "the message could not be stored; nothing was accepted, send it again"),
@@ -107,8 +108,29 @@ def _refuse(code: str, text: str) -> Refusal:
     return Refusal(RETUR_CODES[code][0], code, text)
 
 
-TokenVerifier = Callable[[str, dict[str, str]], Awaitable[tuple[str | None, str | None]]]
-"""(token, headers) → (system key or UUID, municipality CVR) — or raise Refusal (e.g. TOKEN_UDLOEBET)."""
+@dataclass(frozen=True)
+class Credentials:
+    """What a request carries to prove which system sends (or pulls): its headers (lower-case names, e.g.
+    `token`, `token-signature`), the TLS client certificate when one was presented, and the bytes a
+    signature by the token's key must cover (a publish: the message body)."""
+
+    headers: dict[str, str]
+    channel: str  # amqp | http
+    client_cert: str | None = None
+    signed: bytes = b""
+
+
+@dataclass(frozen=True)
+class Proven:
+    """Who the credentials prove: the system key, and the municipality CVR when a token names one."""
+
+    system: str
+    municipality: str | None
+    model: str  # token | certificate
+
+
+SenderVerifier = Callable[[Credentials], Awaitable[Proven]]
+"""Set by simulator.security when a security model is on; raises Refusal (e.g. 41 token expired)."""
 
 
 # -- accepting -------------------------------------------------------------------------------------------
@@ -137,7 +159,7 @@ class Beskedfordeler:
         self.stopped: dict[str, str] = {}  # push dueslag → why delivery stopped
         self.paused_until: dict[str, float] = {}
         self.broker: Broker = make_broker(rt.settings.broker_url)
-        self.token_verifier: TokenVerifier | None = None
+        self.sender_verifier: SenderVerifier | None = None  # set by simulator.security (docs/security.md)
         self._incoming: asyncio.Queue[_Prepared] = asyncio.Queue(maxsize=20_000)
         self._relay_wake = asyncio.Event()
         # the fast path: messages just stored go to the relay in memory (parsed), in the order they were
@@ -250,13 +272,17 @@ class Beskedfordeler:
         *,
         channel: str = "http",
         correlation_id: str | None = None,
+        client_cert: str | None = None,
     ) -> Retur:
         """Check, persist and answer one sent Haendelsesbesked (AMQP, HTTP or in-process)."""
         t0 = time.perf_counter()
         headers = {k.lower(): v for k, v in (headers or {}).items()}
         row: dict[str, Any] = {"service": SEND_SERVICE, "operation": "AfsendBesked"}
         try:
-            prepared = await self._prepare(body, headers, channel, row)
+            proven = None
+            if self.sender_verifier is not None:  # a security model is on: the credentials name the sender
+                proven = await self.sender_verifier(Credentials(headers, channel, client_cert, body))
+            prepared = await self._prepare(body, headers, channel, row, proven)
             self._incoming.put_nowait(prepared) if not self._incoming.full() else await self._incoming.put(prepared)
             retur = await prepared.future
         except Refusal as r:
@@ -271,7 +297,9 @@ class Beskedfordeler:
         await self._record(row, body, retur, channel, correlation_id, t0)
         return retur
 
-    async def _prepare(self, body: bytes, headers: dict[str, str], channel: str, row: dict) -> _Prepared:
+    async def _prepare(
+        self, body: bytes, headers: dict[str, str], channel: str, row: dict, proven: Proven | None
+    ) -> _Prepared:
         from simulator.soap.envelope import parse_xml
 
         try:
@@ -285,10 +313,7 @@ class Beskedfordeler:
         besked = kv.read_besked(root)
         row["callers_call_id"] = besked.besked_id
 
-        token_system = token_municipality = None
-        if self.token_verifier is not None:  # token model on: the token is required and names the sender
-            token_system, token_municipality = await self.token_verifier(headers.get("token"), headers)
-        system = self._identify(headers.get(HEADER_SYSTEM) or token_system, besked)
+        system = self._identify(headers.get(HEADER_SYSTEM), besked, proven)
         row["system_uuid"] = system.uuid
 
         named = {r.myndighed for r in besked.registreringer if r.myndighed}
@@ -302,7 +327,15 @@ class Beskedfordeler:
                 f"the ObjektRegistrering elements name different authorities "
                 f"({', '.join(sorted(named))}); a message is sent for one",
             )
-        sending = token_municipality or headers.get(HEADER_MUNICIPALITY)
+        sending = headers.get(HEADER_MUNICIPALITY)
+        if proven is not None and proven.municipality:
+            if sending and sending != proven.municipality:
+                raise _refuse(
+                    "FORKERT_MYNDIGHED",
+                    f"header {HEADER_MUNICIPALITY} names municipality {sending}, but the token is issued for "
+                    f"{proven.municipality}",
+                )
+            sending = proven.municipality
         municipality = next(iter(cvrs)) if cvrs else sending
         if not municipality:
             raise _refuse(
@@ -345,9 +378,20 @@ class Beskedfordeler:
             future=asyncio.get_running_loop().create_future(),
         )
 
-    def _identify(self, named: str | None, besked: kv.Besked):
+    def _identify(self, named: str | None, besked: kv.Besked, proven: Proven | None = None):
+        """The sending system: the one the token or client certificate proves (a header naming another is
+        refused); without a security model, header x-simulator-system, else Kildesystem/BeskedAnsvarligAktoer."""
         systems = self.rt.routes.systems
         by_uuid = self.rt.routes.systems_by_uuid
+        if proven is not None:
+            system = systems[proven.system]
+            if named and named != system.key and named.lower() != system.uuid:
+                raise _refuse(
+                    "FORKERT_AFSENDER",
+                    f"header {HEADER_SYSTEM} names '{named}', but the {proven.model} identifies system "
+                    f"'{system.key}' ({system.uuid}); the sender is always the {proven.model}'s system",
+                )
+            return system
         if named:
             system = systems.get(named) or by_uuid.get(named.lower())
             if system is None:

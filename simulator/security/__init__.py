@@ -9,14 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from simulator.capabilities import BeskedSenderCheck
-from simulator.security.auth import (
-    Authenticator,
-    BeskedTokenError,
-    Security,
-    entity_id_of,
-    verify_access_token,
-    verify_token_for_besked,
-)
+from simulator.security.auth import Authenticator, Security, entity_id_of, verify_access_token
+from simulator.security.besked import BeskedAuthenticator, BeskedTokenError, sign_for_besked, verify_token_for_besked
 from simulator.security.pki import fingerprint
 from simulator.security.saml import TokenError
 from simulator.security.sts import router as sts_router
@@ -29,6 +23,7 @@ __all__ = [
     "TokenError",
     "component",
     "entity_id_of",
+    "sign_for_besked",
     "verify_access_token",
     "verify_token_for_besked",
 ]
@@ -71,8 +66,8 @@ class SecurityComponent:
         if rt.settings.security_mode != "off":
             security.load(create=True)
             rt.pipeline.authenticator = Authenticator(security)
-        if rt.settings.security_mode in ("token", "both"):
-            rt.provide(BeskedSenderCheck, _besked_verifier(rt))
+        if rt.settings.security_mode != "off":
+            rt.provide(BeskedSenderCheck, BeskedAuthenticator(security))
 
     async def stop(self, rt) -> None:
         rt.withdraw(Security)
@@ -86,20 +81,8 @@ class SecurityComponent:
             "ok": rt.settings.security_mode == "off" or bool(security and security.loaded),
             "mode": rt.settings.security_mode,
             "tls": bool(rt.settings.tls_certfile),
+            "besked_proof": rt.settings.security_besked_proof,
         }
-
-
-def _besked_verifier(rt):
-    """Beskedfordeler's token check: every publish must carry a valid STS token naming its sender."""
-    from simulator.beskedfordeler.service import Refusal
-
-    async def verify(token: str | None, headers: dict[str, str]) -> tuple[str | None, str | None]:
-        try:
-            return verify_token_for_besked(rt, token)
-        except BeskedTokenError as e:
-            raise Refusal(e.status_kode, e.code, f"{e.code}: {e}") from None
-
-    return verify
 
 
 component = SecurityComponent()

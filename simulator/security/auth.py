@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import gzip
 import json
 import logging
-import zlib
 from typing import Any
 
 from cryptography import x509
@@ -242,72 +240,6 @@ class Authenticator:
         except TokenError as e:
             raise SoapFaultError(TOKEN_CODES[e.kind], e.text) from None
         return AuthResult(model="token", system=system.key, municipality=claims.cvr)
-
-
-# -- Beskedfordeler -------------------------------------------------------------------------------------
-
-
-class BeskedTokenError(TokenError):
-    """A refused Beskedfordeler token: `code` (SP-17x), and `status_kode` for the StandardRetur
-    (41 token expired, 49 any other refusal)."""
-
-    @property
-    def code(self) -> str:
-        return str(TOKEN_CODES[self.kind])
-
-    @property
-    def status_kode(self) -> int:
-        return 41 if self.kind == "expired" else 49
-
-
-def decode_token(value: str | bytes | None) -> bytes:
-    """The assertion XML from a `token` header: raw XML, base64(XML) or base64(gzip/deflate(XML))."""
-    if value is None or (isinstance(value, (bytes, str)) and not value.strip()):
-        raise BeskedTokenError("missing", "no token (AMQP header 'token')")
-    raw = value.encode() if isinstance(value, str) else bytes(value)
-    raw = raw.strip()
-    if raw.startswith(b"<"):
-        return raw
-    try:
-        data = base64.b64decode(b"".join(raw.split()), validate=True)
-    except ValueError:
-        raise BeskedTokenError("malformed", "the token is neither XML nor base64") from None
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    elif not data.lstrip().startswith(b"<"):
-        try:
-            data = zlib.decompress(data, -15)
-        except zlib.error:
-            raise BeskedTokenError("malformed", "the base64 token does not hold XML") from None
-    return data
-
-
-def verify_token_for_besked(
-    rt,
-    token: str | bytes | None,
-    *,
-    client_cert: str | bytes | None = None,
-    audiences: set[str] | None = None,
-    now: dt.datetime | None = None,
-) -> tuple[str, str]:
-    """Verify a Beskedfordeler `token` (AMQP header or HTTP header) and return (system key, CVR) of the sender.
-
-    Checks the STS signature, validity window, audience (a `direction: beskedfordeler` service's entityID, or
-    DEFAULT_BESKEDFORDELER_ENTITY_ID), holder-of-key = `client_cert` when given, that the certificate belongs to a
-    system and that the CVR claim is present. Raises BeskedTokenError."""
-    security: Security | None = rt.find(Security)
-    if security is None or not security.loaded:
-        raise BeskedTokenError("signature", "the simulator's STS is not set up (security_mode is off)")
-    xml = decode_token(token)
-    try:
-        claims, system = security.verify_token(
-            xml, audiences=audiences or security.besked_audiences(), client_cert=client_cert, now=now
-        )
-    except BeskedTokenError:
-        raise
-    except TokenError as e:
-        raise BeskedTokenError(e.kind, e.text) from None
-    return system.key, claims.cvr or ""
 
 
 # -- access tokens (REST "Holder-of-key") ---------------------------------------------------------------

@@ -12,10 +12,10 @@ from cryptography import x509
 from fastapi import APIRouter, Request, Response
 from lxml import etree
 
-from simulator.security.auth import Security, decode_token, entity_id_of, issue_access_token
+from simulator.security.auth import Security, entity_id_of, issue_access_token
+from simulator.security.besked import decode_token
 from simulator.security.pki import fingerprint, load_cert
 from simulator.security.saml import TokenError, build_assertion
-from simulator.security.tls import client_cert_of
 from simulator.security.wss import (
     AUTH,
     CVR_CLAIM,
@@ -35,6 +35,7 @@ from simulator.security.wss import (
 from simulator.soap.envelope import parse_xml
 from simulator.soap.errors import SoapFaultError
 from simulator.soap.ns import SOAP12
+from simulator.web.deps import client_cert_of
 
 SOAP_ISSUE_PATH = "/runtime/services/kombittrust/14/certificatemixed"
 REST_ISSUE_PATH = "/runtime/api/rest/wstrust/v1/issue"

@@ -68,9 +68,3 @@ def uvicorn_tls_options(settings: Settings) -> dict[str, Any]:
     if ca.exists():
         options |= {"ssl_ca_certs": str(ca), "ssl_cert_reqs": ssl.CERT_OPTIONAL}
     return options
-
-
-def client_cert_of(scope) -> str | None:
-    """The client certificate (PEM) of a request, from the ASGI TLS extension."""
-    chain = ((scope.get("extensions") or {}).get("tls") or {}).get("client_cert_chain") or ()
-    return chain[0] if chain else None
