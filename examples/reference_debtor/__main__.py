@@ -7,7 +7,8 @@ from pathlib import Path
 
 import uvicorn
 
-from examples.reference_debtor.app import Config, create_app
+from examples.reference_debtor.app import create_app
+from examples.reference_debtor.config import Config
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""The reference debtor system's side of sortiment delivery (checklist item 3).
+"""Checklist item 3: KY's debtor sortiment, delivered by Klassifikation through the platform.
 
 Serves ``POST /<cvr>/service/Klassifikation/SortimentModtag/1`` (the simulator's documented stand-in
 for SF7002 "Overfør Sortiment", docs/contracts/sortiment.md) and keeps, per municipality, the sortiment
@@ -7,11 +7,13 @@ delivery with a receipt (``Kvittering``): ``ACCEPTERET`` and the version it now 
 with the reason, e.g. a change (``LeveranceType=Aendring``) that does not follow the version it holds
 — the simulator then sends what is missing. ``GET /admin/<cvr>/sortiment`` shows what it holds.
 
-A careful debtor system refuses a claim whose fordringstype it has not received, or that is not in
-effect: see ``SortimentStore.check_fordringstype``.
+What a vendor learns here: a full delivery (``Fuld``) replaces what is held, a change (``Aendring``)
+applies only on top of the version it names as ``ForrigeVersion``, and the receipt always names the
+version held afterwards, so the sender can tell what to send next. A careful debtor system refuses a
+claim whose fordringstype it has not received, or that is not in effect: see
+``SortimentStore.check_fordringstype``.
 
-Like the rest of the reference debtor system it uses only lxml and FastAPI (no simulator imports).
-Mount it with ``app.include_router(sortiment_router(store))``.
+Mount it with ``app.include_router(sortiment_router(store))`` (``app.py`` does).
 """
 
 from __future__ import annotations
@@ -23,14 +25,13 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, Response
 from lxml import etree
 
-SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
-AC = "http://serviceplatformen.dk/xml/schemas/AuthorityContext/1/"
+from examples.reference_debtor.soap import AC, body_payload, envelope, fault, fejl_liste, sub
+
 SM = "http://serviceplatformen.dk/xml/wsdl/soap11/Klassifikation/SortimentModtag/1/"
 SD = "urn:oio:sagdok:3.0.0"
 KLASSE = "urn:oio:sts:klassifikation:klasse:1.1.3.0"
 FACET = "urn:oio:sts:klassifikation:facet:1.1.3.0"
 FORDRINGSTYPE_FACET = "KY-FORDRINGSTYPE"
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
 @dataclass
@@ -113,15 +114,14 @@ class SortimentStore:
     def receive(self, cvr: str, body: bytes) -> tuple[int, bytes]:
         """Handle one SortimentModtag request: (HTTP status, response envelope with a receipt or a fault)."""
         try:
-            root = etree.fromstring(body, _PARSER)
-        except etree.XMLSyntaxError as e:
-            return 500, _fault(f"malformed XML: {e}")
-        req = root.find(f"{{{SOAP}}}Body/{{{SM}}}SortimentModtagRequest")
-        if req is None:
-            return 500, _fault(f"the Body carries no {{{SM}}}SortimentModtagRequest")
+            req = body_payload(body)
+        except ValueError as e:
+            return 500, fault(str(e))
+        if req.tag != f"{{{SM}}}SortimentModtagRequest":
+            return 500, fault(f"the Body carries no {{{SM}}}SortimentModtagRequest")
         s = req.find(f"{{{SM}}}Sortiment")
         if s is None:
-            return 500, _fault("SortimentModtagRequest has no Sortiment")
+            return 500, fault("SortimentModtagRequest has no Sortiment")
         leverance = s.findtext(f"{{{SM}}}LeveranceUUID") or ""
         sortiment_uuid = s.findtext(f"{{{SM}}}SortimentUUID") or ""
         held_version = self.version(cvr)
@@ -223,40 +223,20 @@ def _klasse(el: etree._Element) -> HeldKlasse:
     )
 
 
-def _envelope(payload: etree._Element) -> bytes:
-    env = etree.Element(f"{{{SOAP}}}Envelope", nsmap={"soap": SOAP})
-    etree.SubElement(env, f"{{{SOAP}}}Body").append(payload)
-    return etree.tostring(env, xml_declaration=True, encoding="utf-8")
-
-
 def _receipt(
     leverance: str, sortiment: str, status: str, version: int, begrundelse: str | None, fejl: list[tuple[str, str]]
 ) -> bytes:
     resp = etree.Element(f"{{{SM}}}SortimentModtagResponse", nsmap={"sm": SM})
-    k = etree.SubElement(resp, f"{{{SM}}}Kvittering")
-    for name, value in (
-        ("LeveranceUUID", leverance),
-        ("SortimentUUID", sortiment),
-        ("Forretningskvittering", status),
-        ("Version", str(version)),
-    ):
-        etree.SubElement(k, f"{{{SM}}}{name}").text = value
+    k = sub(resp, SM, "Kvittering")
+    sub(k, SM, "LeveranceUUID", leverance)
+    sub(k, SM, "SortimentUUID", sortiment)
+    sub(k, SM, "Forretningskvittering", status)
+    sub(k, SM, "Version", version)
     if begrundelse:
-        etree.SubElement(k, f"{{{SM}}}Begrundelse").text = begrundelse
+        sub(k, SM, "Begrundelse", begrundelse)
     if fejl:
-        fl = etree.SubElement(k, f"{{{SM}}}FejlListe")
-        for code, text in fejl:
-            f = etree.SubElement(fl, f"{{{SM}}}Fejl")
-            etree.SubElement(f, f"{{{SM}}}FejlKode").text = code
-            etree.SubElement(f, f"{{{SM}}}FejlTekst").text = text
-    return _envelope(resp)
-
-
-def _fault(text: str) -> bytes:
-    fault = etree.Element(f"{{{SOAP}}}Fault", nsmap={"soap": SOAP})
-    etree.SubElement(fault, "faultcode").text = "soap:Client"
-    etree.SubElement(fault, "faultstring").text = text
-    return _envelope(fault)
+        fejl_liste(k, SM, fejl)
+    return envelope(resp)
 
 
 def sortiment_router(store: SortimentStore) -> APIRouter:

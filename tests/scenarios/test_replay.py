@@ -7,7 +7,7 @@ import uuid
 from datetime import date
 from pathlib import Path
 
-from examples.reference_debtor.app import Posting
+from examples.reference_debtor.state import Posting
 from simulator.scenarios import model
 from simulator.scenarios.engine import run_scenario
 from simulator.scenarios.record import record
