@@ -8,7 +8,7 @@ components that use it, whatever order `SIMULATOR_COMPONENTS` lists them in.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -64,10 +64,22 @@ class BeskedTypes(Protocol):
 
 
 @runtime_checkable
+class BeskedReceivers(Protocol):
+    """Receivers inside the simulator subscribe to the Beskedfordeler like any push receiver (provided by
+    `beskedfordeler`): a push dueslag whose `callback` is `builtin:<name>` is delivered to the receiver registered
+    under that name, which takes a ModtagBeskedInput body and answers (StatusKode, FejlbeskedTekst). Until one
+    registers, the dueslag's messages wait in its queue."""
+
+    async def register(self, callback: str, receiver: Callable[[bytes], Awaitable[tuple[int, str]]]) -> None: ...
+
+    async def unregister(self, callback: str) -> None: ...
+
+
+@runtime_checkable
 class BeskedSenderCheck(Protocol):
     """Which system a Beskedfordeler request acts as, proven by its credentials (provided by `security` when a
     security model is on; the Beskedfordeler uses it when present). Takes the Beskedfordeler's `Credentials`,
-    returns its `Proven` or raises its `Refusal`."""
+    returns its `Proven` or raises its `BeskedRefusal`."""
 
     async def __call__(self, creds: Any) -> Any: ...
 

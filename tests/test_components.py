@@ -22,10 +22,10 @@ def test_every_order_of_the_setting_gives_the_same_start_order():
     orders = {tuple(_names(load_components(list(p)))) for p in itertools.permutations(BUILTIN_COMPONENTS)}
     assert len(orders) == 1
     [order] = orders
-    # providers first: security (the token check) and ky (the status sink) before the Beskedfordeler,
-    # everything the scenarios drive before scenarios
+    # providers first: security (the token check) before the Beskedfordeler, the Beskedfordeler (where KY
+    # registers its receiver) before KY, everything the scenarios drive before scenarios
     assert order.index("security") < order.index("beskedfordeler")
-    assert order.index("ky") < order.index("beskedfordeler")
+    assert order.index("beskedfordeler") < order.index("ky")
     assert order[-1] == "scenarios"
 
 

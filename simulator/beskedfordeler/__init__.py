@@ -1,13 +1,15 @@
 """The simulated Beskedfordeler (SF1461/SF1462): AMQP send and distribution, dueslag pull and push, and
-the simulated KY's subscription to the debtor messages. See docs/beskedfordeler.md."""
+receivers inside the simulator (such as the simulated KY) registered as push subscribers. See
+docs/beskedfordeler.md."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from simulator.beskedfordeler.answers import Retur
 from simulator.beskedfordeler.api import admin_router, public_router
-from simulator.beskedfordeler.service import Beskedfordeler, Retur
-from simulator.capabilities import BeskedSenderCheck, BeskedTypes, StatusChangeSink
+from simulator.beskedfordeler.service import Beskedfordeler
+from simulator.capabilities import BeskedReceivers, BeskedSenderCheck, BeskedTypes
 
 if TYPE_CHECKING:
     from simulator.runtime import Runtime
@@ -17,21 +19,23 @@ class BeskedfordelerComponent:
     name = "beskedfordeler"
     admin_router = admin_router
     public_router = public_router
-    provides = (Beskedfordeler, BeskedTypes)
+    provides = (Beskedfordeler, BeskedTypes, BeskedReceivers)
     needs = ()
-    wants = (StatusChangeSink, BeskedSenderCheck)  # KY's receiver; the token model's sender check
+    wants = (BeskedSenderCheck,)  # the token model's sender check
 
     async def start(self, rt: Runtime) -> None:
         bf = Beskedfordeler(rt)
         bf.sender_verifier = rt.find(BeskedSenderCheck)
         rt.provide(Beskedfordeler, bf)
         rt.provide(BeskedTypes, bf.cfg)
+        rt.provide(BeskedReceivers, bf)
         await bf.start()
 
     async def stop(self, rt: Runtime) -> None:
         bf = rt.find(Beskedfordeler)
         rt.withdraw(Beskedfordeler)
         rt.withdraw(BeskedTypes)
+        rt.withdraw(BeskedReceivers)
         if bf is not None:
             await bf.stop()
 

@@ -2,21 +2,40 @@
 
 Public (protocol) endpoints under /beskedfordeler: send (`POST /beskedfordeler/afsend`) and the HTTP pull
 API for the embedded mode. Admin endpoints under /api/beskedfordeler: messages, dueslag, abonnementer,
-delivery attempts, error queue, resume, what KY received.
+delivery attempts, error queue, resume (what the simulated KY received: simulator/ky/besked_receiver.py).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from pydantic import BaseModel, Field
-from sqlalchemy import select
 
+from simulator.beskedfordeler.answers import RETUR_CODES, BeskedRefusal, Credentials
 from simulator.beskedfordeler.config import Abonnement, Dueslag
-from simulator.beskedfordeler.models import BfBesked, BfForsoeg, BfKyModtaget, BfLevering
-from simulator.beskedfordeler.service import Beskedfordeler, Credentials, Refusal
-from simulator.store import where_equal
+from simulator.beskedfordeler.schemas import (
+    AbonnementIn,
+    AbonnementOut,
+    BeskedDetail,
+    BeskedOut,
+    BeskedRef,
+    BeskedtypeOut,
+    Deleted,
+    DueslagIn,
+    DueslagOut,
+    DueslagState,
+    ForsoegOut,
+    HentSvar,
+    Kvittering,
+    KvitteringSvar,
+    LeveringOut,
+    Moved,
+    MovedBack,
+    Resumed,
+    Returkode,
+    Status,
+)
+from simulator.beskedfordeler.service import Beskedfordeler
 from simulator.web.deps import Before, RuntimeDep, client_cert_of, presents_admin_token, require_admin
 
 public_router = APIRouter(prefix="/beskedfordeler", tags=["beskedfordeler"])
@@ -52,7 +71,7 @@ async def _receiver(rt: RuntimeDep, request: Request, uuid: str) -> Dueslag:
         proven = await bf.sender_verifier(
             Credentials(dict(request.headers), "http", client_cert_of(request.scope), signed)
         )
-    except Refusal as r:
+    except BeskedRefusal as r:
         raise HTTPException(
             401, f"pulling from a dueslag needs the receiving system's credentials: {r.retur.fejlbesked}"
         ) from None
@@ -91,31 +110,26 @@ async def afsend(rt: RuntimeDep, request: Request) -> Response:
     return Response(retur.xml(), media_type=XML, headers={"x-statuskode": str(retur.status)})
 
 
-class Kvittering(BaseModel):
-    kvitteringer: list[str] = Field(description="the `kvittering` values from hent")
-    requeue: bool = Field(True, description="afvis only: false moves the messages to the error queue")
-
-
-@public_router.post("/dueslag/{uuid}/hent")
+@public_router.post("/dueslag/{uuid}/hent", response_model=HentSvar)
 async def hent(
     rt: RuntimeDep,
     d: ReceiverDueslag,
     antal: Annotated[int, Query(ge=1, le=500)] = 1,
     lease_s: Annotated[float, Query(gt=0, le=3600)] = 60.0,
-) -> dict[str, Any]:
+) -> dict:
     """Pull up to `antal` messages from a dueslag. Each must be acknowledged (`kvitter`) or refused
     (`afvis`) within `lease_s` seconds, otherwise it returns to the dueslag (like an unacked AMQP message)."""
     return {"beskeder": await _bf(rt).hent(d.uuid, antal, lease_s)}
 
 
-@public_router.post("/dueslag/{uuid}/kvitter")
-async def kvitter(rt: RuntimeDep, d: ReceiverDueslag, body: Kvittering) -> dict[str, Any]:
+@public_router.post("/dueslag/{uuid}/kvitter", response_model=KvitteringSvar)
+async def kvitter(rt: RuntimeDep, d: ReceiverDueslag, body: Kvittering) -> dict:
     """Acknowledge pulled messages: they leave the dueslag for good."""
     return await _bf(rt).kvitter(d.uuid, body.kvitteringer, ack=True)
 
 
-@public_router.post("/dueslag/{uuid}/afvis")
-async def afvis(rt: RuntimeDep, d: ReceiverDueslag, body: Kvittering) -> dict[str, Any]:
+@public_router.post("/dueslag/{uuid}/afvis", response_model=KvitteringSvar)
+async def afvis(rt: RuntimeDep, d: ReceiverDueslag, body: Kvittering) -> dict:
     """Refuse pulled messages: back to the dueslag (requeue) or to its error queue (requeue false)."""
     return await _bf(rt).kvitter(d.uuid, body.kvitteringer, ack=False, requeue=body.requeue)
 
@@ -123,118 +137,61 @@ async def afvis(rt: RuntimeDep, d: ReceiverDueslag, body: Kvittering) -> dict[st
 # -- admin -------------------------------------------------------------------------------------------------
 
 
-@admin_router.get("/status")
-async def status(rt: RuntimeDep) -> dict[str, Any]:
-    bf = _bf(rt)
-    return await bf.health()
+@admin_router.get("/status", response_model=Status)
+async def status(rt: RuntimeDep) -> dict:
+    return await _bf(rt).health()
 
 
-@admin_router.get("/returkoder")
-async def returkoder() -> list[dict[str, Any]]:
+@admin_router.get("/returkoder", response_model=list[Returkode])
+async def returkoder() -> list[Returkode]:
     """Every refusal code with its StatusKode and meaning."""
-    from simulator.beskedfordeler.service import RETUR_CODES
-
-    return [{"code": c, "statuskode": s, "meaning": m} for c, (s, m) in RETUR_CODES.items()]
+    return [Returkode(code=c, statuskode=s, meaning=m) for c, (s, m) in RETUR_CODES.items()]
 
 
-@admin_router.get("/beskedtyper")
-async def beskedtyper(rt: RuntimeDep) -> list[dict[str, Any]]:
-    bf = _bf(rt)
+@admin_router.get("/beskedtyper", response_model=list[BeskedtypeOut])
+async def beskedtyper(rt: RuntimeDep) -> list[BeskedtypeOut]:
     return [
-        {
-            "name": b.name,
-            "uuid": b.uuid,
-            "namespace": b.namespace,
-            "schema": b.schema.name if b.schema else None,
-            "description": b.description,
-        }
-        for b in bf.cfg.beskedtyper.values()
+        BeskedtypeOut(
+            name=b.name,
+            uuid=b.uuid,
+            namespace=b.namespace,
+            schema=b.schema.name if b.schema else None,
+            description=b.description,
+        )
+        for b in _bf(rt).cfg.beskedtyper.values()
     ]
 
 
-def _levering_out(r: BfLevering) -> dict[str, Any]:
-    return {
-        "seq": r.seq,
-        "besked_id": r.besked_id,
-        "dueslag": r.dueslag,
-        "abonnement": r.abonnement,
-        "state": r.state,
-        "tilladte_modtagere": r.tilladte_modtagere,
-        "attempts": r.attempts,
-        "updated_at": r.updated_at,
-    }
-
-
-@admin_router.get("/beskeder")
+@admin_router.get("/beskeder", response_model=list[BeskedOut])
 async def beskeder(
     rt: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     system: str | None = None,
     municipality: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list:
     """Accepted messages, newest first."""
-    q = where_equal(
-        select(BfBesked).order_by(BfBesked.seq.desc()).limit(limit), BfBesked, system=system, municipality=municipality
-    )
-    async with rt.db.session() as s:
-        rows = (await s.scalars(q)).all()
-    return [
-        {
-            "besked_id": r.besked_id,
-            "received_at": r.received_at,
-            "channel": r.channel,
-            "system": r.system,
-            "municipality": r.municipality,
-            "beskedtype": r.beskedtype,
-            "transaktions_id": r.transaktions_id,
-        }
-        for r in rows
-    ]
+    return await _bf(rt).store.beskeder(limit=limit, system=system, municipality=municipality)
 
 
-@admin_router.get("/beskeder/{besked_id}")
-async def besked(rt: RuntimeDep, besked_id: str) -> dict[str, Any]:
+@admin_router.get("/beskeder/{besked_id}", response_model=BeskedDetail)
+async def besked(rt: RuntimeDep, besked_id: str) -> BeskedDetail:
     """One accepted message with its body, its copies per dueslag and every delivery attempt."""
-    async with rt.db.session() as s:
-        r = await s.scalar(select(BfBesked).where(BfBesked.besked_id == besked_id))
-        if r is None:
-            raise HTTPException(404, f"no accepted message {besked_id}")
-        levs = (await s.scalars(select(BfLevering).where(BfLevering.besked_id == besked_id))).all()
-        tries = (
-            await s.scalars(select(BfForsoeg).where(BfForsoeg.besked_id == besked_id).order_by(BfForsoeg.seq))
-        ).all()
-    return {
-        "besked_id": r.besked_id,
-        "received_at": r.received_at,
-        "channel": r.channel,
-        "system": r.system,
-        "municipality": r.municipality,
-        "beskedtype": r.beskedtype,
-        "transaktions_id": r.transaktions_id,
-        "body": r.body,
-        "leveringer": [_levering_out(x) for x in levs],
-        "forsoeg": [_forsoeg_out(x) for x in tries],
-    }
+    found = await _bf(rt).store.besked(besked_id)
+    if found is None:
+        raise HTTPException(404, f"no accepted message {besked_id}")
+    r, levs, tries = found
+    return BeskedDetail.model_validate(
+        {c: getattr(r, c) for c in BeskedOut.model_fields}
+        | {
+            "body": r.body,
+            "leveringer": [LeveringOut.model_validate(x) for x in levs],
+            "forsoeg": [ForsoegOut.model_validate(x) for x in tries],
+        }
+    )
 
 
-def _forsoeg_out(r: BfForsoeg) -> dict[str, Any]:
-    return {
-        "seq": r.seq,
-        "besked_id": r.besked_id,
-        "dueslag": r.dueslag,
-        "attempt": r.attempt,
-        "at": r.at,
-        "target": r.target,
-        "outcome": r.outcome,
-        "http_status": r.http_status,
-        "statuskode": r.statuskode,
-        "detail": r.detail,
-        "duration_ms": r.duration_ms,
-    }
-
-
-@admin_router.get("/dueslag")
-async def dueslag_list(rt: RuntimeDep) -> list[dict[str, Any]]:
+@admin_router.get("/dueslag", response_model=list[DueslagState])
+async def dueslag_list(rt: RuntimeDep) -> list[dict]:
     """Every dueslag with its queue depths and, for push, whether delivery is stopped and why."""
     bf = _bf(rt)
     return [
@@ -248,146 +205,89 @@ async def dueslag_list(rt: RuntimeDep) -> list[dict[str, Any]]:
     ]
 
 
-class DueslagIn(BaseModel):
-    uuid: str
-    system: str
-    levering: Literal["pull", "push"] = "pull"
-    callback: str | None = None
-    navn: str = ""
-    pause_s: float | None = None
-
-
-@admin_router.put("/dueslag")
-async def put_dueslag(rt: RuntimeDep, body: DueslagIn) -> dict[str, Any]:
-    bf = _bf(rt)
+@admin_router.put("/dueslag", response_model=DueslagOut)
+async def put_dueslag(rt: RuntimeDep, body: DueslagIn) -> dict:
     try:
-        return (await bf.put_dueslag(Dueslag(**body.model_dump()))).out()
+        return (await _bf(rt).put_dueslag(Dueslag(**body.model_dump()))).out()
     except ValueError as e:
         raise HTTPException(422, str(e)) from None
 
 
-@admin_router.delete("/dueslag/{uuid}")
-async def delete_dueslag(rt: RuntimeDep, uuid: str) -> dict[str, bool]:
-    bf = _bf(rt)
+@admin_router.delete("/dueslag/{uuid}", response_model=Deleted)
+async def delete_dueslag(rt: RuntimeDep, uuid: str) -> Deleted:
     try:
-        if not await bf.delete_dueslag(uuid):
+        if not await _bf(rt).delete_dueslag(uuid):
             raise HTTPException(404, f"no dueslag {uuid}")
     except ValueError as e:
         raise HTTPException(409, str(e)) from None
-    return {"deleted": True}
+    return Deleted(deleted=True)
 
 
-@admin_router.get("/dueslag/{uuid}/forsoeg")
+@admin_router.get("/dueslag/{uuid}/forsoeg", response_model=list[ForsoegOut])
 async def forsoeg(
     rt: RuntimeDep, uuid: str, before: Before = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-) -> list[dict]:
+) -> list:
     """Push delivery attempts of a dueslag, newest first. Page on with `before` = the last item's `seq`."""
-    q = select(BfForsoeg).where(BfForsoeg.dueslag == uuid).order_by(BfForsoeg.seq.desc()).limit(limit)
-    if before is not None:
-        q = q.where(BfForsoeg.seq < before)
-    async with rt.db.session() as s:
-        rows = (await s.scalars(q)).all()
-    return [_forsoeg_out(r) for r in rows]
+    return await _bf(rt).store.forsoeg(uuid, before=before, limit=limit)
 
 
-@admin_router.get("/dueslag/{uuid}/leveringer")
+@admin_router.get("/dueslag/{uuid}/leveringer", response_model=list[LeveringOut])
 async def leveringer(
     rt: RuntimeDep,
     uuid: str,
     state: str | None = None,
     before: Before = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[dict[str, Any]]:
+) -> list:
     """Copies for a dueslag (state pending | queued | acked | delivered | fejlkoe), newest first. Page on
     with `before` = the last item's `seq`."""
-    q = select(BfLevering).where(BfLevering.dueslag == uuid).order_by(BfLevering.seq.desc()).limit(limit)
-    if state:
-        q = q.where(BfLevering.state == state)
-    if before is not None:
-        q = q.where(BfLevering.seq < before)
-    async with rt.db.session() as s:
-        return [_levering_out(r) for r in (await s.scalars(q)).all()]
+    return await _bf(rt).store.leveringer(uuid, state=state, before=before, limit=limit)
 
 
-class BeskedRef(BaseModel):
-    besked_id: str | None = Field(None, description="the BeskedId; empty = the first message in the queue")
-
-
-@admin_router.post("/dueslag/{uuid}/flytbeskedtilfejlkoe")
-async def flyt(rt: RuntimeDep, uuid: str, body: BeskedRef) -> dict[str, Any]:
+@admin_router.post("/dueslag/{uuid}/flytbeskedtilfejlkoe", response_model=Moved)
+async def flyt(rt: RuntimeDep, uuid: str, body: BeskedRef) -> Moved:
     """Move a message from the dueslag to its error queue (like SOAP flytbeskedtilfejlkoe)."""
     bf = _bf(rt)
     _dueslag(bf, uuid)
     moved = await bf.flyt_til_fejlkoe(uuid, body.besked_id)
     if moved is None:
         raise HTTPException(404, "no such message in the dueslag queue")
-    return {"moved": moved}
+    return Moved(moved=moved)
 
 
-@admin_router.post("/dueslag/{uuid}/fejlkoe/gensend")
-async def gensend(rt: RuntimeDep, uuid: str, body: BeskedRef) -> dict[str, Any]:
+@admin_router.post("/dueslag/{uuid}/fejlkoe/gensend", response_model=MovedBack)
+async def gensend(rt: RuntimeDep, uuid: str, body: BeskedRef) -> MovedBack:
     """Put messages back from the error queue into the dueslag (one by BeskedId, or all)."""
     bf = _bf(rt)
     _dueslag(bf, uuid)
-    return {"moved": await bf.gensend_fra_fejlkoe(uuid, body.besked_id)}
+    return MovedBack(moved=await bf.gensend_fra_fejlkoe(uuid, body.besked_id))
 
 
-@admin_router.post("/dueslag/{uuid}/genoptag")
-async def genoptag(rt: RuntimeDep, uuid: str) -> dict[str, Any]:
+@admin_router.post("/dueslag/{uuid}/genoptag", response_model=Resumed)
+async def genoptag(rt: RuntimeDep, uuid: str) -> Resumed:
     """Resume push delivery of a stopped dueslag."""
     bf = _bf(rt)
     if _dueslag(bf, uuid).levering != "push":
         raise HTTPException(409, "only push dueslag are delivered by the Beskedfordeler")
     await bf.genoptag(uuid)
-    return {"resumed": uuid}
+    return Resumed(resumed=uuid)
 
 
-@admin_router.get("/abonnementer")
-async def abonnementer(rt: RuntimeDep) -> list[dict[str, Any]]:
+@admin_router.get("/abonnementer", response_model=list[AbonnementOut])
+async def abonnementer(rt: RuntimeDep) -> list[dict]:
     return [a.out() for a in _bf(rt).abonnementer.values()]
 
 
-class AbonnementIn(BaseModel):
-    uuid: str
-    dueslag: str
-    beskedtyper: list[str]
-    filtre: dict[str, list[str]] = Field(default_factory=dict)
-    navn: str = ""
-
-
-@admin_router.put("/abonnementer")
-async def put_abonnement(rt: RuntimeDep, body: AbonnementIn) -> dict[str, Any]:
-    bf = _bf(rt)
+@admin_router.put("/abonnementer", response_model=AbonnementOut)
+async def put_abonnement(rt: RuntimeDep, body: AbonnementIn) -> dict:
     try:
-        return (await bf.put_abonnement(Abonnement(**body.model_dump()))).out()
+        return (await _bf(rt).put_abonnement(Abonnement(**body.model_dump()))).out()
     except ValueError as e:
         raise HTTPException(422, str(e)) from None
 
 
-@admin_router.delete("/abonnementer/{uuid}")
-async def delete_abonnement(rt: RuntimeDep, uuid: str) -> dict[str, bool]:
+@admin_router.delete("/abonnementer/{uuid}", response_model=Deleted)
+async def delete_abonnement(rt: RuntimeDep, uuid: str) -> Deleted:
     if not await _bf(rt).delete_abonnement(uuid):
         raise HTTPException(404, f"no abonnement {uuid}")
-    return {"deleted": True}
-
-
-@admin_router.get("/ky/modtaget")
-async def ky_modtaget(
-    rt: RuntimeDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100, beskedtype: str | None = None
-) -> list[dict[str, Any]]:
-    """What the simulated KY received from its dueslag (status changes, claims open for payment)."""
-    q = select(BfKyModtaget).order_by(BfKyModtaget.seq.desc()).limit(limit)
-    if beskedtype:
-        q = q.where(BfKyModtaget.beskedtype == beskedtype)
-    async with rt.db.session() as s:
-        rows = (await s.scalars(q)).all()
-    return [
-        {
-            "besked_id": r.besked_id,
-            "beskedtype": r.beskedtype,
-            "municipality": r.municipality,
-            "received_at": r.received_at,
-            "data": r.data,
-        }
-        for r in rows
-    ]
+    return Deleted(deleted=True)

@@ -62,6 +62,16 @@ class Abonnement:
 
 
 @dataclass
+class Subscriptions:
+    """The dueslag and abonnementer in force (the files', and those made through the admin API), and the push
+    dueslag whose delivery stopped (dueslag → why). One object, shared by every part of the Beskedfordeler."""
+
+    dueslag: dict[str, Dueslag] = field(default_factory=dict)
+    abonnementer: dict[str, Abonnement] = field(default_factory=dict)
+    stopped: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class MessagesConfig:
     beskedtyper: dict[str, Beskedtype]  # by uuid
     dueslag: dict[str, Dueslag]

@@ -1,5 +1,6 @@
 """Beskedfordeler tables: accepted messages (the outbox), one delivery row per message × dueslag,
-delivery attempts, what the simulated KY received, and the run-time dueslag/abonnementer."""
+delivery attempts, and the run-time dueslag/abonnementer. (What the simulated KY received:
+simulator/ky/besked_receiver.py.)"""
 
 from __future__ import annotations
 
@@ -71,19 +72,6 @@ class BfForsoeg(Base):
     duration_ms: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
 
     __table_args__ = (Index("ix_bf_forsoeg_dueslag", "dueslag", "seq"),)
-
-
-class BfKyModtaget(Base):
-    """What the simulated KY received from its dueslag (idempotent per BeskedId)."""
-
-    __tablename__ = "bf_ky_modtaget"
-
-    seq: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
-    besked_id: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
-    beskedtype: Mapped[str] = mapped_column(String(64), nullable=False)
-    municipality: Mapped[str] = mapped_column(String(8), nullable=False)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    data: Mapped[dict] = mapped_column(JSON, nullable=False)
 
 
 class BfDueslag(Base):

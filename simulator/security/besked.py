@@ -151,7 +151,7 @@ class BeskedAuthenticator:
         self.security = security
 
     async def __call__(self, creds):
-        from simulator.beskedfordeler.service import Proven, Refusal
+        from simulator.beskedfordeler.answers import BeskedRefusal, Proven
 
         try:
             token = creds.headers.get(TOKEN_HEADER)
@@ -164,7 +164,7 @@ class BeskedAuthenticator:
                 return Proven(system=system.key, municipality=claims.cvr, model="token")
             return Proven(system=self._certificate(creds.client_cert, mode).key, municipality=None, model="certificate")
         except BeskedTokenError as e:
-            raise Refusal(e.status_kode, e.code, e.text) from None
+            raise BeskedRefusal(e.status_kode, e.code, e.text) from None
 
     def _certificate(self, client_cert: str | None, mode: str) -> SystemDef:
         if client_cert is None:
