@@ -147,18 +147,18 @@ async def delete_agreement(rt: RuntimeDep, uuid: str) -> Deleted:
 
 
 @router.get("/services", tags=["configuration"], response_model=list[ServiceOut])
-async def services(rt: RuntimeDep) -> list[dict]:
+async def services(rt: RuntimeDep) -> list[ServiceOut]:
     return [
-        vars(s) | {"wsdl": f"{rt.settings.base_url}{s.path}?wsdl" if s.transport == "soap" else None}
+        ServiceOut(**vars(s), wsdl=f"{rt.settings.base_url}{s.path}?wsdl" if s.transport == "soap" else None)
         for s in rt.routes.services.values()
     ]
 
 
 @router.get("/systems", tags=["configuration"], response_model=list[SystemOut])
-async def systems(rt: RuntimeDep) -> list[dict]:
-    return [vars(s) for s in rt.routes.systems.values()]
+async def systems(rt: RuntimeDep) -> list[SystemOut]:
+    return list(rt.routes.systems.values())
 
 
 @router.get("/municipalities", tags=["configuration"], response_model=list[MunicipalityOut])
-async def municipalities(rt: RuntimeDep) -> list[dict]:
-    return [vars(m) for m in rt.routes.municipalities.values()]
+async def municipalities(rt: RuntimeDep) -> list[MunicipalityOut]:
+    return list(rt.routes.municipalities.values())

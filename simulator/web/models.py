@@ -3,13 +3,14 @@ schemas, and the validation the UI's configuration forms share with the API."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
 from simulator.serviceplatform import AgreementDef, RouteDef
-from simulator.serviceplatform.routefiles import check_fault
+from simulator.serviceplatform.routefiles import MunicipalityDef, ServiceDef, SystemDef, check_fault
 from simulator.traffic import ExchangeFilter
 
 Outcome = Literal["ok", "refusal", "fault"]
@@ -141,15 +142,7 @@ class RouteOut(BaseModel):
 
     @classmethod
     def of(cls, r: RouteDef) -> RouteOut:
-        return cls(
-            id=r.id,
-            service=r.service,
-            municipality=r.municipality,
-            target=r.target,
-            fault=r.fault,
-            origin=r.origin,
-            position=r.position,
-        )
+        return cls(id=r.id, **asdict(r))
 
 
 class AgreementIn(BaseModel):
@@ -175,39 +168,16 @@ class AgreementOut(BaseModel):
 
     @classmethod
     def of(cls, a: AgreementDef) -> AgreementOut:
-        return cls(**{k: getattr(a, k) for k in cls.model_fields})
+        return cls(**asdict(a))
 
 
-class ServiceOut(BaseModel):
-    name: str
-    area: str
-    version: int
-    uuid: str
-    path: str
-    direction: str
-    integration: str | None
-    entity_id: str | None
-    contract: str | None
-    official_contract: str | None
-    validation: str = Field(description="off | lenient | strict")
-    description: str
-    transport: str = Field(description="soap | amqp")
-    wsdl: str | None = Field(description="the WSDL's address (SOAP services)")
+@dataclass(frozen=True)
+class ServiceOut(ServiceDef):
+    wsdl: str | None = None  # the WSDL's address (SOAP services)
 
 
-class SystemOut(BaseModel):
-    key: str
-    name: str
-    uuid: str
-    kind: str
-    certificate: str | None
-    vendor: str | None
-
-
-class MunicipalityOut(BaseModel):
-    cvr: str
-    name: str
-    debtor_system: str | None
+SystemOut = SystemDef
+MunicipalityOut = MunicipalityDef
 
 
 def problems_of(e: ValidationError) -> str:

@@ -3,7 +3,7 @@ the admin API's own models, `web/models.py`), and the services, systems and muni
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -40,6 +40,10 @@ def _given(form: dict[str, str], *names: str) -> dict[str, Any]:
     return {n: form[n] for n in names if form.get(n)}
 
 
+def _problem(e: Exception) -> str:
+    return problems_of(e) if isinstance(e, ValidationError) else str(e)
+
+
 @router.post("/ui/config/routes")
 async def save_route(request: Request, rt: RuntimeDep) -> RedirectResponse:
     """Create or replace a route (service × municipality), with its fault injection."""
@@ -52,19 +56,10 @@ async def save_route(request: Request, rt: RuntimeDep) -> RedirectResponse:
         )
         existing = rt.routes.routes.get(f"{body.service}:{body.municipality}")
         route = await rt.routes.put_route(rt.db, body.to_route(existing.position if existing else 0))
-    except ValidationError as e:
-        return back(PAGE, err=f"route {name}: {problems_of(e)}")
-    except (RouteTableError, ValueError) as e:
-        return back(PAGE, err=f"route {name}: {e}")
+    except (ValidationError, RouteTableError, ValueError) as e:
+        return back(PAGE, err=f"route {name}: {_problem(e)}")
     what = f"fault {route.fault}" if route.fault else "no fault"
     return back(PAGE, msg=f"route {route.id} saved: {route.target}, {what}")
-
-
-@router.post("/ui/config/routes/{route_id}/delete")
-async def delete_route(rt: RuntimeDep, route_id: str) -> RedirectResponse:
-    if not await rt.routes.delete_route(rt.db, route_id):
-        return back(PAGE, err=f"no route {route_id}")
-    return back(PAGE, msg=f"route {route_id} deleted")
 
 
 @router.post("/ui/config/agreements")
@@ -80,15 +75,14 @@ async def save_agreement(request: Request, rt: RuntimeDep) -> RedirectResponse:
             active=bool(form.get("active")),
         )
         ag = await rt.routes.put_agreement(rt.db, body.to_agreement())
-    except ValidationError as e:
-        return back(PAGE, err=f"agreement {uuid}: {problems_of(e)}")
-    except RouteTableError as e:
-        return back(PAGE, err=f"agreement {uuid}: {e}")
+    except (ValidationError, RouteTableError) as e:
+        return back(PAGE, err=f"agreement {uuid}: {_problem(e)}")
     return back(PAGE, msg=f"agreement {ag.uuid} saved ({'active' if ag.active else 'inactive'})")
 
 
-@router.post("/ui/config/agreements/{uuid}/delete")
-async def delete_agreement(rt: RuntimeDep, uuid: str) -> RedirectResponse:
-    if not await rt.routes.delete_agreement(rt.db, uuid):
-        return back(PAGE, err=f"no agreement {uuid}")
-    return back(PAGE, msg=f"agreement {uuid} deleted")
+@router.post("/ui/config/{kind}/{key}/delete")
+async def delete(rt: RuntimeDep, kind: Literal["routes", "agreements"], key: str) -> RedirectResponse:
+    """Delete a route (`<service>:<municipality>`) or an agreement (its UUID)."""
+    what = {"routes": "route", "agreements": "agreement"}[kind]
+    gone = await (rt.routes.delete_route if kind == "routes" else rt.routes.delete_agreement)(rt.db, key)
+    return back(PAGE, msg=f"{what} {key} deleted") if gone else back(PAGE, err=f"no {what} {key}")
