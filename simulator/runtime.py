@@ -19,7 +19,7 @@ from simulator.serviceplatform.forwarder import Forwarder
 from simulator.soap.contract import contract_names
 from simulator.soap.official import load_official_contract
 from simulator.store import Database
-from simulator.traffic import Recorder
+from simulator.traffic import ExchangeStore, Recorder
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -114,6 +114,7 @@ class Runtime:
     recorder: Recorder
     http: httpx.AsyncClient
     pipeline: Pipeline
+    exchanges: ExchangeStore  # every read of recorded exchanges
     handlers: dict[str, Handler] = field(default_factory=dict)
     components: list[Component] = field(default_factory=list)
     _capabilities: dict[type, Any] = field(default_factory=dict)
@@ -171,6 +172,7 @@ class Runtime:
             recorder=recorder,
             http=http,
             pipeline=pipeline,
+            exchanges=ExchangeStore(db, recorder),
             handlers=handlers,
             components=components,
         )

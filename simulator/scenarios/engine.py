@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
-from sqlalchemy import select
 
 from simulator.capabilities import BeskedTypes, KyActions
 from simulator.runtime import CALL_SCOPE
@@ -28,8 +27,7 @@ from simulator.scenarios.model import Matcher, Scenario, Step
 from simulator.soap.context import InvocationContext, build_context_elements
 from simulator.soap.envelope import build_envelope, parse_xml
 from simulator.soap.ns import wsdl_namespace
-from simulator.store import ExchangeRow
-from simulator.traffic.query import get_exchange
+from simulator.traffic import ExchangeFilter
 
 if TYPE_CHECKING:
     from simulator.runtime import Runtime
@@ -213,16 +211,7 @@ async def wait_for_exchange(
 
     rt.recorder.listeners.append(listener)  # before the query: nothing written meanwhile is missed
     try:
-        async with rt.db.session() as s:
-            rows = (
-                await s.scalars(
-                    select(ExchangeRow)
-                    .where(ExchangeRow.service == service, ExchangeRow.started_at >= since)
-                    .order_by(ExchangeRow.seq)
-                )
-            ).all()
-        for r in rows:
-            row = {c.name: getattr(r, c.name) for c in ExchangeRow.__table__.columns}
+        for row in await rt.exchanges.rows(ExchangeFilter(service=service, since=since), settled=False):
             if predicate(row):
                 return row
         deadline = time.monotonic() + timeout
@@ -411,8 +400,7 @@ class ScenarioRun:
     async def _exchange(self, exchange_id: str | None) -> dict[str, Any]:
         if not exchange_id:
             raise StepFailure("the call produced no recorded exchange")
-        await self.rt.recorder.flush()
-        row = await get_exchange(self.rt.db, exchange_id)
+        row = await self.rt.exchanges.get(exchange_id)
         if row is None:
             raise StepFailure(f"exchange {exchange_id} is not recorded")
         return row

@@ -15,12 +15,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
-from sqlalchemy import select
 
 from simulator.capabilities import BeskedTypes
 from simulator.scenarios import xmlmatch as xm
 from simulator.scenarios.model import FORMAT, Scenario, parse
-from simulator.store import ExchangeRow
+from simulator.traffic import ExchangeFilter
 
 if TYPE_CHECKING:
     from simulator.runtime import Runtime
@@ -299,15 +298,9 @@ async def load_rows(
 ) -> list[dict[str, Any]]:
     """The exchanges to turn into steps, oldest first. With a session: its exchanges plus the calls and
     messages from other systems in the same time span that name an id the session's calls put in."""
-    await rt.recorder.flush()
-    cols = ExchangeRow.__table__.columns
-
-    async def fetch(q) -> list[dict[str, Any]]:
-        async with rt.db.session() as s:
-            return [{c.name: getattr(r, c.name) for c in cols} for r in (await s.scalars(q)).all()]
-
+    store = rt.exchanges
     if session:
-        own = await fetch(select(ExchangeRow).where(ExchangeRow.session == session).order_by(ExchangeRow.seq))
+        own = await store.rows(ExchangeFilter(session=session))
         if not own:
             raise RecordError(f"no exchanges are tagged with session {session!r}")
         ids = {m.group(0) for r in own for m in UUID_RE.finditer(r["request_body"] or "")}
@@ -316,15 +309,7 @@ async def load_rows(
             ids -= {str(x) for x in ctx.values()}
         start = min(r["started_at"] for r in own)
         end = until or (max(r["started_at"] for r in own) + timedelta(seconds=grace_s))
-        others = await fetch(
-            select(ExchangeRow)
-            .where(
-                ExchangeRow.started_at >= start,
-                ExchangeRow.started_at < end,
-                (ExchangeRow.session != session) | ExchangeRow.session.is_(None),
-            )
-            .order_by(ExchangeRow.seq)
-        )
+        others = await store.rows(ExchangeFilter(since=start, until=end, other_than_session=session))
         related = [
             r
             for r in others
@@ -335,10 +320,8 @@ async def load_rows(
     else:
         if since is None:
             raise RecordError("give a time window (since/until) or a session")
-        q = select(ExchangeRow).where(ExchangeRow.started_at >= since).order_by(ExchangeRow.seq)
-        if until is not None:
-            q = q.where(ExchangeRow.started_at < until)
-        rows = [r for r in await fetch(q) if r["origin"] not in SKIP_ORIGINS]
+        window = await store.rows(ExchangeFilter(since=since, until=until))
+        rows = [r for r in window if r["origin"] not in SKIP_ORIGINS]
     rows = [r for r in rows if r.get("service")]
     if not rows:
         raise RecordError("no exchanges in that window")

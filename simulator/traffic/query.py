@@ -1,15 +1,27 @@
-"""Reading recorded exchanges: filters, keyset pagination, verification."""
+"""Which recorded exchanges a reader wants: the filter every listing, count and search is built from."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select
 
-from simulator.store import Database, ExchangeRow, where_equal
+from simulator.store import ExchangeRow, where_equal
 
 SUMMARY_COLUMNS = [c for c in ExchangeRow.__table__.columns if c.name not in ("request_body", "response_body")]
+MAX_SEQ = 2**63 - 1  # the largest row number (seq) SQLite and PostgreSQL store; a larger `before` is refused
+EQUAL_FIELDS = (
+    "service",
+    "operation",
+    "municipality",
+    "system_uuid",
+    "status",
+    "fault_code",
+    "decision",
+    "origin",
+    "session",
+)
 
 
 @dataclass
@@ -26,57 +38,24 @@ class ExchangeFilter:
     correlation_id: str | None = None  # ours or the caller's CallersServiceCallIdentifier
     since: datetime | None = None
     until: datetime | None = None
+    other_than_session: str | None = None  # exchanges not tagged with this session (or untagged)
 
     def apply(self, q: Select) -> Select:
+        """`q` narrowed to the matching exchanges (times compared in UTC: SQLite keeps UTC wall-clock times,
+        so an aware time in another zone is converted first; a naive one is taken as UTC)."""
         t = ExchangeRow
-        names = (
-            "service",
-            "operation",
-            "municipality",
-            "system_uuid",
-            "status",
-            "fault_code",
-            "decision",
-            "origin",
-            "session",
-        )
-        q = where_equal(q, t, **{n: getattr(self, n) for n in names})
+        q = where_equal(q, t, **{n: getattr(self, n) for n in EQUAL_FIELDS})
         if self.correlation_id:
             c = self.correlation_id
             q = q.where((t.correlation_id == c) | (t.callers_call_id == c) | (t.id == c))
         if self.since:
-            q = q.where(t.started_at >= self.since)
+            q = q.where(t.started_at >= _utc(self.since))
         if self.until:
-            q = q.where(t.started_at < self.until)
+            q = q.where(t.started_at < _utc(self.until))
+        if self.other_than_session:
+            q = q.where((t.session != self.other_than_session) | t.session.is_(None))
         return q
 
 
-MAX_SEQ = 2**63 - 1  # the largest row number (seq) SQLite and PostgreSQL store; a larger `before` is refused
-
-
-async def list_exchanges(db: Database, f: ExchangeFilter, *, limit: int = 50, before: int | None = None) -> list[dict]:
-    """Newest first; `before` is the `seq` of the last row of the previous page (keyset pagination)."""
-    q = f.apply(select(*SUMMARY_COLUMNS)).order_by(ExchangeRow.seq.desc()).limit(limit)
-    if before is not None:
-        q = q.where(ExchangeRow.seq < before)
-    async with db.session() as s:
-        return [dict(r._mapping) for r in (await s.execute(q))]
-
-
-async def count_exchanges(db: Database, f: ExchangeFilter) -> int:
-    async with db.session() as s:
-        return int(await s.scalar(f.apply(select(func.count()).select_from(ExchangeRow))) or 0)
-
-
-async def get_exchange(db: Database, exchange_id: str) -> dict | None:
-    async with db.session() as s:
-        row = (await s.execute(select(ExchangeRow).where(ExchangeRow.id == exchange_id))).scalar_one_or_none()
-    if row is None:
-        return None
-    return {c.name: getattr(row, c.name) for c in ExchangeRow.__table__.columns}
-
-
-async def reset_exchanges(db: Database) -> int:
-    async with db.session() as s, s.begin():
-        result = await s.execute(delete(ExchangeRow))
-    return int(result.rowcount or 0)
+def _utc(at: datetime) -> datetime:
+    return at.astimezone(UTC) if at.tzinfo is not None else at.replace(tzinfo=UTC)

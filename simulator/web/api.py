@@ -1,24 +1,34 @@
-"""Admin API under /api: recorded traffic, verification, routes, agreements, fault injection."""
+"""Admin API under /api: recorded traffic, verification, routes, agreements, fault injection.
+
+Request and answer shapes are the pydantic models of `web/models.py` (shared with the UI's forms)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, Field
 
-from simulator.serviceplatform import AgreementDef, RouteDef, RouteTableError
-from simulator.serviceplatform.routefiles import check_fault
-from simulator.traffic.query import (
-    MAX_SEQ,
-    ExchangeFilter,
-    count_exchanges,
-    get_exchange,
-    list_exchanges,
-    reset_exchanges,
-)
+from simulator.serviceplatform import RouteDef, RouteTableError
+from simulator.traffic import ExchangeFilter
+from simulator.traffic.query import MAX_SEQ
 from simulator.web.deps import RuntimeDep, require_admin
+from simulator.web.models import (
+    AgreementIn,
+    AgreementOut,
+    Deleted,
+    DeletedCount,
+    Exchange,
+    ExchangePage,
+    ExchangeQuery,
+    Fault,
+    MunicipalityOut,
+    RouteIn,
+    RouteOut,
+    ServiceOut,
+    SystemOut,
+    Verification,
+    VerificationResult,
+)
 
 router = APIRouter(dependencies=[Depends(require_admin)])
 
@@ -26,25 +36,7 @@ router = APIRouter(dependencies=[Depends(require_admin)])
 # -- traffic ---------------------------------------------------------------------------------------
 
 
-class ExchangeQuery(BaseModel):
-    service: str | None = None
-    operation: str | None = None
-    municipality: str | None = None
-    system_uuid: str | None = None
-    status: Literal["ok", "fault"] | None = None
-    fault_code: str | None = None
-    decision: str | None = None
-    origin: str | None = None
-    session: str | None = None
-    correlation_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-    def to_filter(self) -> ExchangeFilter:
-        return ExchangeFilter(**self.model_dump(include=set(ExchangeQuery.model_fields)))
-
-
-@router.get("/exchanges", tags=["traffic"])
+@router.get("/exchanges", tags=["traffic"], response_model=ExchangePage)
 async def exchanges(
     rt: RuntimeDep,
     q: Annotated[ExchangeQuery, Query()],
@@ -52,108 +44,70 @@ async def exchanges(
     before: Annotated[
         int | None, Query(ge=0, le=MAX_SEQ, description="seq of the last row of the previous page")
     ] = None,
-) -> dict[str, Any]:
+) -> dict:
     """Recorded exchanges, newest first, without bodies; page with `before=<next_before>`."""
-    await rt.recorder.flush()
-    items = await list_exchanges(rt.db, q.to_filter(), limit=limit, before=before)
+    items = await rt.exchanges.page(q.to_filter(), limit=limit, before=before)
     return {"items": items, "next_before": items[-1]["seq"] if len(items) == limit else None}
 
 
-@router.get("/exchanges/{exchange_id}", tags=["traffic"])
-async def exchange(rt: RuntimeDep, exchange_id: str) -> dict[str, Any]:
+@router.get("/exchanges/{exchange_id}", tags=["traffic"], response_model=Exchange)
+async def exchange(rt: RuntimeDep, exchange_id: str) -> dict:
     """One exchange with its request and response bodies."""
-    await rt.recorder.flush()
-    row = await get_exchange(rt.db, exchange_id)
+    row = await rt.exchanges.get(exchange_id)
     if row is None:
         raise HTTPException(404, f"no exchange {exchange_id}")
     return row
 
 
-@router.delete("/exchanges", tags=["traffic"])
-async def reset(rt: RuntimeDep) -> dict[str, int]:
+@router.delete("/exchanges", tags=["traffic"], response_model=DeletedCount)
+async def reset(rt: RuntimeDep) -> dict:
     """Forget every recorded exchange."""
-    await rt.recorder.flush()
-    return {"deleted": await reset_exchanges(rt.db)}
+    return {"deleted": await rt.exchanges.reset()}
 
 
-class Verification(ExchangeQuery):
-    count: int | None = Field(default=None, ge=0, description="exact number expected; default: at least one")
-
-
-@router.post("/verify", tags=["traffic"])
-async def verify(rt: RuntimeDep, v: Verification) -> dict[str, Any]:
+@router.post("/verify", tags=["traffic"], response_model=VerificationResult, response_model_exclude_none=True)
+async def verify(rt: RuntimeDep, v: Verification) -> dict:
     """Was a call matching these criteria made (exactly `count` times)? On failure, says what did match
     each criterion on its own, to show which one is off."""
-    await rt.recorder.flush()
+    store = rt.exchanges
     criteria = v.model_dump(exclude={"count"}, exclude_none=True)
-    found = await count_exchanges(rt.db, v.to_filter())
+    found = await store.count(v.to_filter())
     ok = found == v.count if v.count is not None else found > 0
-    out: dict[str, Any] = {"ok": ok, "expected": v.count if v.count is not None else ">=1", "found": found}
+    out: dict = {"ok": ok, "expected": v.count if v.count is not None else ">=1", "found": found}
     if not ok:
-        out["matches_per_criterion"] = {
-            k: await count_exchanges(rt.db, ExchangeFilter(**{k: val})) for k, val in criteria.items()
-        }
-        out["recent"] = await list_exchanges(rt.db, ExchangeFilter(service=v.service), limit=5)
+        out["matches_per_criterion"] = {k: await store.count(ExchangeFilter(**{k: val})) for k, val in criteria.items()}
+        out["recent"] = await store.page(ExchangeFilter(service=v.service), limit=5)
     return out
 
 
 # -- configuration ---------------------------------------------------------------------------------
 
 
-class Fault(BaseModel):
-    delay_ms: int | None = Field(default=None, ge=0)
-    soap_fault: str | None = Field(default=None, description="answer with a SOAP fault with this ErrorCode")
-    http_status: int | None = Field(default=None, ge=400, le=599)
-    drop_connection: bool | None = None
+@router.get("/routes", tags=["configuration"], response_model=list[RouteOut])
+async def routes(rt: RuntimeDep) -> list[RouteOut]:
+    return [RouteOut.of(r) for r in sorted(rt.routes.routes.values(), key=lambda r: r.position)]
 
 
-class RouteIn(BaseModel):
-    service: str
-    municipality: str = Field(description="CVR, or * for every municipality without its own route")
-    target: str = Field(description="builtin:<handler> or a provider URL")
-    fault: Fault | None = None
-
-
-def _route_out(r: RouteDef) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "service": r.service,
-        "municipality": r.municipality,
-        "target": r.target,
-        "fault": r.fault,
-        "origin": r.origin,
-        "position": r.position,
-    }
-
-
-@router.get("/routes", tags=["configuration"])
-async def routes(rt: RuntimeDep) -> list[dict[str, Any]]:
-    return [_route_out(r) for r in sorted(rt.routes.routes.values(), key=lambda r: r.position)]
-
-
-@router.put("/routes", tags=["configuration"])
-async def put_route(rt: RuntimeDep, body: RouteIn) -> dict[str, Any]:
+@router.put("/routes", tags=["configuration"], response_model=RouteOut)
+async def put_route(rt: RuntimeDep, body: RouteIn) -> RouteOut:
     """Create or replace the route for service × municipality."""
-    fault = body.fault.model_dump(exclude_none=True) if body.fault else None
     try:
-        route = await rt.routes.put_route(
-            rt.db,
-            RouteDef(service=body.service, municipality=body.municipality, target=body.target, fault=fault or None),
-        )
-    except RouteTableError as e:
+        route = await rt.routes.put_route(rt.db, body.to_route())
+    except (RouteTableError, ValueError) as e:
         raise HTTPException(422, str(e)) from None
-    return _route_out(route)
+    return RouteOut.of(route)
 
 
-@router.put("/routes/{route_id}/fault", tags=["configuration"])
-async def put_fault(rt: RuntimeDep, route_id: str, body: Fault) -> dict[str, Any]:
+@router.put("/routes/{route_id}/fault", tags=["configuration"], response_model=RouteOut)
+async def put_fault(rt: RuntimeDep, route_id: str, body: Fault) -> RouteOut:
     """Inject a fault on a route (delay, SOAP fault, HTTP status, dropped connection); {} clears it."""
     route = rt.routes.routes.get(route_id)
     if route is None:
         raise HTTPException(404, f"no route {route_id}")
-    fault = body.model_dump(exclude_none=True) or None
-    if fault and (problem := check_fault(fault)):
-        raise HTTPException(422, problem)
+    try:
+        fault = body.as_route_fault()
+    except ValueError as e:
+        raise HTTPException(422, str(e)) from None
     new = RouteDef(
         service=route.service,
         municipality=route.municipality,
@@ -161,71 +115,50 @@ async def put_fault(rt: RuntimeDep, route_id: str, body: Fault) -> dict[str, Any
         fault=fault,
         position=route.position,
     )
-    return _route_out(await rt.routes.put_route(rt.db, new))
+    return RouteOut.of(await rt.routes.put_route(rt.db, new))
 
 
-@router.delete("/routes/{route_id}", tags=["configuration"])
-async def delete_route(rt: RuntimeDep, route_id: str) -> dict[str, bool]:
+@router.delete("/routes/{route_id}", tags=["configuration"], response_model=Deleted)
+async def delete_route(rt: RuntimeDep, route_id: str) -> Deleted:
     if not await rt.routes.delete_route(rt.db, route_id):
         raise HTTPException(404, f"no route {route_id}")
-    return {"deleted": True}
+    return Deleted(deleted=True)
 
 
-class AgreementIn(BaseModel):
-    uuid: str
-    system: str = Field(description="system key or UUID")
-    municipality: str
-    service: str
-    beskedtyper: list[str] | None = None
-    active: bool = True
+@router.get("/agreements", tags=["configuration"], response_model=list[AgreementOut])
+async def agreements(rt: RuntimeDep) -> list[AgreementOut]:
+    return [AgreementOut.of(a) for a in rt.routes.agreements.values()]
 
 
-def _agreement_out(a: AgreementDef) -> dict[str, Any]:
-    return {
-        "uuid": a.uuid,
-        "system": a.system,
-        "municipality": a.municipality,
-        "service": a.service,
-        "beskedtyper": a.beskedtyper,
-        "active": a.active,
-        "origin": a.origin,
-    }
-
-
-@router.get("/agreements", tags=["configuration"])
-async def agreements(rt: RuntimeDep) -> list[dict[str, Any]]:
-    return [_agreement_out(a) for a in rt.routes.agreements.values()]
-
-
-@router.put("/agreements", tags=["configuration"])
-async def put_agreement(rt: RuntimeDep, body: AgreementIn) -> dict[str, Any]:
+@router.put("/agreements", tags=["configuration"], response_model=AgreementOut)
+async def put_agreement(rt: RuntimeDep, body: AgreementIn) -> AgreementOut:
     try:
-        ag = await rt.routes.put_agreement(rt.db, AgreementDef(**body.model_dump()))
+        ag = await rt.routes.put_agreement(rt.db, body.to_agreement())
     except RouteTableError as e:
         raise HTTPException(422, str(e)) from None
-    return _agreement_out(ag)
+    return AgreementOut.of(ag)
 
 
-@router.delete("/agreements/{uuid}", tags=["configuration"])
-async def delete_agreement(rt: RuntimeDep, uuid: str) -> dict[str, bool]:
+@router.delete("/agreements/{uuid}", tags=["configuration"], response_model=Deleted)
+async def delete_agreement(rt: RuntimeDep, uuid: str) -> Deleted:
     if not await rt.routes.delete_agreement(rt.db, uuid):
         raise HTTPException(404, f"no agreement {uuid}")
-    return {"deleted": True}
+    return Deleted(deleted=True)
 
 
-@router.get("/services", tags=["configuration"])
-async def services(rt: RuntimeDep) -> list[dict[str, Any]]:
+@router.get("/services", tags=["configuration"], response_model=list[ServiceOut])
+async def services(rt: RuntimeDep) -> list[ServiceOut]:
     return [
-        vars(s) | {"wsdl": f"{rt.settings.base_url}{s.path}?wsdl" if s.transport == "soap" else None}
+        ServiceOut(**vars(s), wsdl=f"{rt.settings.base_url}{s.path}?wsdl" if s.transport == "soap" else None)
         for s in rt.routes.services.values()
     ]
 
 
-@router.get("/systems", tags=["configuration"])
-async def systems(rt: RuntimeDep) -> list[dict[str, Any]]:
-    return [vars(s) for s in rt.routes.systems.values()]
+@router.get("/systems", tags=["configuration"], response_model=list[SystemOut])
+async def systems(rt: RuntimeDep) -> list[SystemOut]:
+    return list(rt.routes.systems.values())
 
 
-@router.get("/municipalities", tags=["configuration"])
-async def municipalities(rt: RuntimeDep) -> list[dict[str, Any]]:
-    return [vars(m) for m in rt.routes.municipalities.values()]
+@router.get("/municipalities", tags=["configuration"], response_model=list[MunicipalityOut])
+async def municipalities(rt: RuntimeDep) -> list[MunicipalityOut]:
+    return list(rt.routes.municipalities.values())

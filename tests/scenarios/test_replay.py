@@ -12,7 +12,7 @@ from simulator.scenarios import model
 from simulator.scenarios.engine import run_scenario
 from simulator.scenarios.record import record
 from simulator.scenarios.report import to_html, to_junit
-from simulator.traffic.query import ExchangeFilter, list_exchanges
+from simulator.traffic import ExchangeFilter
 from tests.scenarios.conftest import CVR, Env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ async def test_record_then_replay_round_trip(env: Env, tmp_path: Path) -> None:
     assert replay.passed, [(s.label, s.message, s.diff) for s in replay.steps if not s.passed]
     assert replay.variables["account1"] != create.ky.args["account_uuid"]  # fresh ids per run
     # the replay's KY calls are tagged with its session
-    tagged = await list_exchanges(env.rt.db, ExchangeFilter(session=replay.session), limit=50)
+    tagged = await env.rt.exchanges.page(ExchangeFilter(session=replay.session), limit=50)
     assert {e["operation"] for e in tagged} == {
         "OpretDebitorkonto",
         "SoegDebitorkonto",

@@ -167,7 +167,7 @@ def test_an_agreement_edited_in_the_ui_changes_the_next_call(ui):
     route = page.locator(f'tr[data-route="Ping:{CVR}"]')
     route.locator("input[name=http_status]").fill("200")
     route.get_by_role("button", name="Save").click()
-    expect(page.locator(".flash.err")).to_contain_text("HTTP status must be between 400 and 599")
+    expect(page.locator(".flash.err")).to_contain_text("HTTP status: Input should be greater than or equal to 400")
     assert fault_code(ui.call()) == "KY-UI-7"
 
 
