@@ -91,7 +91,9 @@ async def afsend(rt: RuntimeDep, request: Request) -> Response:
     return Response(retur.xml(), media_type=XML, headers={"x-statuskode": str(retur.status)})
 
 
-class Kvittering(BaseModel):
+class KvitteringerIn(BaseModel):
+    """The pulled messages to acknowledge (kvitter) or refuse (afvis): the receiver's reply, not an SF2900 receipt."""
+
     kvitteringer: list[str] = Field(description="the `kvittering` values from hent")
     requeue: bool = Field(True, description="afvis only: false moves the messages to the error queue")
 
@@ -109,13 +111,13 @@ async def hent(
 
 
 @public_router.post("/dueslag/{uuid}/kvitter")
-async def kvitter(rt: RuntimeDep, d: ReceiverDueslag, body: Kvittering) -> dict[str, Any]:
+async def kvitter(rt: RuntimeDep, d: ReceiverDueslag, body: KvitteringerIn) -> dict[str, Any]:
     """Acknowledge pulled messages: they leave the dueslag for good."""
     return await _bf(rt).kvitter(d.uuid, body.kvitteringer, ack=True)
 
 
 @public_router.post("/dueslag/{uuid}/afvis")
-async def afvis(rt: RuntimeDep, d: ReceiverDueslag, body: Kvittering) -> dict[str, Any]:
+async def afvis(rt: RuntimeDep, d: ReceiverDueslag, body: KvitteringerIn) -> dict[str, Any]:
     """Refuse pulled messages: back to the dueslag (requeue) or to its error queue (requeue false)."""
     return await _bf(rt).kvitter(d.uuid, body.kvitteringer, ack=False, requeue=body.requeue)
 

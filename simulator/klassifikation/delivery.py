@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from sqlalchemy import delete, func, select
 
-from simulator.klassifikation.messages import SOAP_ACTION, context_elements, delivery_envelope, parse_kvittering
+from simulator.klassifikation.messages import delivery_request, parse_kvittering
 from simulator.klassifikation.models import DeliveryRow, SubscriptionRow
 from simulator.klassifikation.state import KlassifikationSettings, SortimentState
+from simulator.runtime import PlatformCallError
 from simulator.soap.envelope import parse_envelope
 
 if TYPE_CHECKING:
@@ -311,32 +312,20 @@ class Deliverer:
         return row
 
     async def _send(self, sub: Subscription, row: DeliveryRow, current, klasser, forrige: int | None) -> None:
-        rt = self.rt
-        system = rt.routes.systems.get(SYSTEM)
-        service = rt.routes.services.get(SERVICE)
-        agreements = rt.routes.agreements_for(SYSTEM, sub.municipality, SERVICE) if system and service else []
-        if not agreements:
-            row.detail = (
-                f"no active service agreement for system '{SYSTEM}' × municipality {sub.municipality} "
-                f"× service {SERVICE}: add one to routes/agreements.yaml or through /api/agreements"
-            )
-            return
-        body = delivery_envelope(
+        request = delivery_request(
             leverance_uuid=row.id,
             current=current,
             klasser=klasser,
             histories={k.uuid: self.state.history(k.uuid) for k in klasser},
             forrige_version=forrige,
-            context=context_elements(
-                cvr=sub.municipality,
-                agreement=agreements[0].uuid,
-                system=system.uuid,
-                service=service.uuid,
-                user=USER_UUID,
-                call_id=row.id,
-            ),
         )
-        response = await rt.call(SERVICE, body, soap_action=SOAP_ACTION, origin=ORIGIN)
+        try:
+            response = await self.rt.call_as(
+                SYSTEM, sub.municipality, SERVICE, request, origin=ORIGIN, user_uuid=USER_UUID, call_id=row.id
+            )
+        except PlatformCallError as e:
+            row.detail = str(e)
+            return
         row.exchange_id, row.http_status, row.fault_code = response.exchange_id, response.status, response.fault_code
         if not response.ok:
             row.detail = f"HTTP {response.status}" + (f", fault {response.fault_code}" if response.fault_code else "")
@@ -353,8 +342,8 @@ class Deliverer:
         if kv is None:
             row.detail = "the receiver's answer is not a SortimentModtagResponse with a Kvittering"
             return
-        row.kvittering, row.kvittering_version, row.detail = kv.forretningskvittering, kv.version, kv.describe()
-        if kv.forretningskvittering == "ACCEPTERET":
+        row.kvittering, row.kvittering_version, row.detail = kv.kvittering.status, kv.version, kv.describe()
+        if kv.kvittering.status == "ACCEPTERET":
             row.outcome = "accepteret"
         else:
             row.outcome = "afvist"

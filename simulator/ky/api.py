@@ -12,7 +12,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from simulator.ky.contracts import FORDRING_TILSTANDE, OPKRAEVNINGSFORMER, ROLLER
-from simulator.ky.ledger import KyError, KyLedger
+from simulator.ky.errors import KyError
+from simulator.ky.ledger import KyLedger
 from simulator.web.deps import Before, RuntimeDep, require_admin
 
 router = APIRouter(prefix="/ky", tags=["ky"], dependencies=[Depends(require_admin)])

@@ -22,12 +22,10 @@ from lxml import etree
 from sqlalchemy import select
 
 from simulator.capabilities import BeskedTypes, KyActions
-from simulator.runtime import CALL_SCOPE
+from simulator.runtime import CALL_SCOPE, PlatformCallError
 from simulator.scenarios import xmlmatch as xm
 from simulator.scenarios.model import Matcher, Scenario, Step
-from simulator.soap.context import InvocationContext, build_context_elements
-from simulator.soap.envelope import build_envelope, parse_xml
-from simulator.soap.ns import wsdl_namespace
+from simulator.soap.envelope import parse_xml
 from simulator.store import ExchangeRow
 from simulator.traffic.query import get_exchange
 
@@ -418,7 +416,7 @@ class ScenarioRun:
         return row
 
     async def _ky(self, step: Step) -> dict[str, Any]:
-        from simulator.ky.ledger import KyError
+        from simulator.ky.errors import KyError
 
         ledger = self.rt.find(KyActions)
         if ledger is None:
@@ -468,36 +466,24 @@ class ScenarioRun:
 
     async def _send(self, step: Step) -> dict[str, Any]:
         s = step.send
-        routes = self.rt.routes
-        system = routes.systems.get(s.system) or routes.systems_by_uuid.get(s.system)
-        if system is None:
-            raise StepFailure(f"send: unknown system {s.system!r}")
-        service = routes.services.get(s.service)
-        if service is None:
-            raise StepFailure(f"send: unknown service {s.service!r}")
-        agreements = routes.agreements_for(system.key, self.municipality, service.name)
-        if not agreements:
-            raise StepFailure(
-                f"system {system.key} has no active service agreement for {service.name} in {self.municipality}"
-            )
+        service = self.rt.routes.services.get(s.service)
         payload = parse_xml(substitute(s.payload, self.vars).encode("utf-8"))
-        op = s.operation or etree.QName(payload).localname.removesuffix("Request")
-        inv = InvocationContext(
-            service_agreement_uuid=agreements[0].uuid,
-            user_system_uuid=system.uuid,
-            user_uuid=SCENARIO_USER_UUID,
-            service_uuid=service.uuid,
-            callers_service_call_identifier=str(uuid.uuid4()),
-        )
-        for i, el in enumerate(build_context_elements(inv, self.municipality)):
-            payload.insert(i, el)
         scope = {"session": self.result.session}
-        if self.target and service.direction == "ky-to-debtor":
+        if self.target and service is not None and service.direction == "ky-to-debtor":
             scope["target"] = self.target
         token = CALL_SCOPE.set(scope)
         try:
-            soap_action = wsdl_namespace(service.area, service.name, service.version) + op
-            resp = await self.rt.call(service.name, build_envelope(payload), soap_action=soap_action, origin="scenario")
+            resp = await self.rt.call_as(
+                s.system,
+                self.municipality,
+                s.service,
+                payload,
+                origin="scenario",
+                user_uuid=SCENARIO_USER_UUID,
+                operation=s.operation,
+            )
+        except PlatformCallError as e:
+            raise StepFailure(f"send: {e}") from None
         finally:
             CALL_SCOPE.reset(token)
         return await self._exchange(resp.exchange_id)
