@@ -31,8 +31,9 @@ T = TypeVar("T")
 
 CALL_SCOPE: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("call_scope", default=None)
 """Defaults for `Runtime.call` in the current task and the tasks it starts: ``session`` (tag the
-exchanges) and ``target`` (a per-call provider URL override). Set by simulator.scenarios around a run,
-so the calls KY's ledger makes for the run are tagged and go to the run's --target."""
+exchanges), ``target`` (a per-call provider URL override) and ``validation`` (strict|lenient|off instead of
+the service's mode). Set by simulator.scenarios around a run, so the calls KY's ledger makes for the run are
+tagged, go to the run's --target and, in a readiness run, are validated strictly."""
 
 
 class Component(Protocol):
@@ -242,6 +243,7 @@ class Runtime:
                 origin=origin,
                 session=session or scope.get("session"),
                 target_override=target,
+                validation=scope.get("validation"),
             )
         )
 
