@@ -126,6 +126,7 @@ class Deliverer:
         self._workers: dict[str, tuple[asyncio.Task, asyncio.Event]] = {}
         self._save_lock = asyncio.Lock()
         self.in_flight: set[str] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
 
     # -- subscriptions ---------------------------------------------------------------------------
 
@@ -204,12 +205,25 @@ class Deliverer:
         self.wake(sub_id)
         return sub
 
-    async def retry_now(self, sub_id: str) -> Subscription:
+    async def retry_now(self, sub_id: str) -> tuple[Subscription, DeliveryRow | None]:
+        """Deliver what the subscriber lacks now, instead of waiting out the backoff; returns the attempt
+        (None when it is up to date or paused)."""
         sub = self.subscriptions[sub_id]
         sub.next_attempt_at = None
         await self._save(sub)
+        row = await self._deliver_if_due(sub)
         self.wake(sub_id)
-        return sub
+        return sub, row
+
+    async def _deliver_if_due(self, sub: Subscription) -> DeliveryRow | None:
+        """One delivery when the subscriber lacks versions and no backoff holds it; one at a time per subscriber
+        (the worker and a retry never deliver the same version twice)."""
+        async with self._locks.setdefault(sub.id, asyncio.Lock()):
+            if not sub.active or (sub.acknowledged_version or 0) >= self.state.current.version:
+                return None
+            if sub.next_attempt_at is not None and sub.next_attempt_at > datetime.now(UTC):
+                return None
+            return await self.deliver(sub)
 
     async def _save(self, sub: Subscription) -> None:
         async with self._save_lock, self.rt.db.session() as s, s.begin():
@@ -261,7 +275,7 @@ class Deliverer:
                     await asyncio.wait_for(event.wait(), timeout=wait)
                 continue
             try:
-                await self.deliver(sub)
+                await self._deliver_if_due(sub)
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - a worker never dies; the failure is recorded
@@ -364,7 +378,7 @@ class Deliverer:
             if subscription:
                 q = q.where(DeliveryRow.subscription_id == subscription)
             rows = (await s.scalars(q)).all()
-        return [_delivery_dict(r) for r in rows]
+        return [delivery_dict(r) for r in rows]
 
     async def count(self, subscription: str | None = None) -> int:
         async with self.rt.db.session() as s:
@@ -385,7 +399,7 @@ def _fault_text(body: bytes) -> str | None:
     return text.strip() if text else None
 
 
-def _delivery_dict(r: DeliveryRow) -> dict[str, Any]:
+def delivery_dict(r: DeliveryRow) -> dict[str, Any]:
     return {
         "leverance_uuid": r.id,
         "subscription": r.subscription_id,

@@ -125,6 +125,24 @@ async def open_subclaims(
     return await _run(ky.open_subclaims(municipality, account_uuid=account_uuid, cpr=cpr, cvr=cvr))
 
 
+@router.get("/fordringstyper", response_model=o.ClaimTypesOut)
+async def claim_types(ky: LedgerDep, municipality: Municipality) -> dict[str, Any]:
+    """The claim types KY puts on the municipality's claims: the Fordringstype Klasser in effect in the
+    sortiment version its debtor system acknowledged (the newest when it has acknowledged none)."""
+    if municipality not in ky.rt.routes.municipalities:
+        raise HTTPException(404, f"unknown municipality {municipality}")
+    try:
+        types = ky.claim_types.for_municipality(municipality)
+    except KyError as e:
+        raise HTTPException(e.status, e.message) from None
+    return {
+        "municipality": municipality,
+        "version": types.version,
+        "basis": types.basis,
+        "types": [t.__dict__ for t in types.types],
+    }
+
+
 @router.get("/postings", response_model=list[o.PostingOut])
 async def postings(
     ky: LedgerDep,

@@ -31,15 +31,13 @@ from simulator.ky.models import (
     KyPosting,
     KySubClaim,
 )
+from simulator.ky.sortiment import SortimentClaimTypes
 from simulator.ky.views import LedgerViews
 from simulator.soap.context import UUID_RE
 from simulator.soap.kvittering import Kvittering
 
 if TYPE_CHECKING:
     from simulator.runtime import Runtime
-
-DEMO_FORDRINGSTYPE = "5b3c1f0e-6a7d-4e2b-9c1a-0d2e3f4a5b6c"
-"""Fordringstype used when a claim names none (a Klasse UUID of KY's debtor sortiment in real life)."""
 
 
 def _now() -> datetime:
@@ -54,11 +52,14 @@ class KyLedger(LedgerViews):
         self.rt = rt
         self.bookings = Bookings(rt.db)
         self.client = KyClient(rt)
+        self.claim_types = SortimentClaimTypes(rt)
 
     # -- KY's own actions -------------------------------------------------------------------------
 
     async def create_account(self, spec: dict[str, Any], *, send: bool = True) -> dict[str, Any]:
-        """Store a debtor account with its claims and send it (OpretDebitorkonto)."""
+        """Store a debtor account with its claims and send it (OpretDebitorkonto). Each claim's fordringstype
+        (UUID or BrugervendtNoegle; default the first) is a claim type of the sortiment version the
+        municipality's debtor system acknowledged; only ``fordringstype_outside_sortiment`` sends another."""
         municipality = spec["municipality"]
         if municipality not in self.rt.routes.municipalities:
             raise KyError(422, f"unknown municipality {municipality}")
@@ -68,6 +69,8 @@ class KyLedger(LedgerViews):
             raise KyError(422, "debitor needs exactly one of cpr or cvr")
         if not spec.get("claims"):
             raise KyError(422, "an account needs at least one claim")
+        types = self.claim_types.for_municipality(municipality)
+        outside = bool(spec.get("fordringstype_outside_sortiment"))
         account_uuid = spec.get("account_uuid") or str(uuid.uuid4())
         kind = spec.get("kind") or ("Person" if cpr else "Virksomhed")
         today = date.today()
@@ -105,7 +108,7 @@ class KyLedger(LedgerViews):
                 uuid=c.get("uuid") or str(uuid.uuid4()),
                 account_uuid=account_uuid,
                 municipality=municipality,
-                fordringstype=c.get("fordringstype") or DEMO_FORDRINGSTYPE,
+                fordringstype=self.claim_types.resolve(types, c.get("fordringstype"), outside_sortiment=outside),
                 amount=amount,
                 state="Aktiv",
                 period_from=c.get("period_from"),

@@ -56,7 +56,11 @@ class SubClaimIn(BaseModel):
 class ClaimIn(BaseModel):
     amount: Amount
     uuid: UuidField | None = None
-    fordringstype: UuidField | None = Field(default=None, description="Klasse UUID from KY's debtor sortiment")
+    fordringstype: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")] | None = Field(
+        default=None,
+        description="a claim type of KY's debtor sortiment: Klasse UUID or BrugervendtNoegle (e.g. KY-FT-0101); "
+        "default the sortiment's first (GET /api/ky/fordringstyper)",
+    )
     due_date: date | None = None
     last_payment_date: date | None = None
     period_from: date | None = None
@@ -72,6 +76,10 @@ class AccountIn(BaseModel):
     liabilities: list[LiabilityIn] | None = Field(default=None, description="default: the debtor as JuridiskAnsvarlig")
     opkraevningsform: Literal[OPKRAEVNINGSFORMER] | None = None  # type: ignore[valid-type]
     send: bool = Field(default=True, description="send OpretDebitorkonto to the debtor system now")
+    fordringstype_outside_sortiment: bool = Field(
+        default=False,
+        description="send a fordringstype UUID that is not in the sortiment as it is (a deliberate negative test)",
+    )
 
 
 class ClaimStateIn(BaseModel):
@@ -327,3 +335,18 @@ class FordringTilIndbetalingOut(BaseModel):
     period_to: IsoDate | None = None
     besked_id: str
     received_at: IsoTime
+
+
+class ClaimTypeOut(BaseModel):
+    uuid: str
+    brugervendt_noegle: str
+    titel: str
+
+
+class ClaimTypesOut(BaseModel):
+    """The claim types KY uses for a municipality."""
+
+    municipality: str
+    version: int = Field(description="the sortiment version they come from")
+    basis: str = Field(description="why that version (acknowledged by the debtor system, or the newest)")
+    types: list[ClaimTypeOut]

@@ -107,7 +107,8 @@ class ScenarioRun:
         self.target = target
         run_id = str(uuid.uuid4())
         self.on_progress = on_progress
-        self.vars: dict[str, str] = {"municipality": muni, "run_id": run_id}
+        debtor_system = rt.routes.municipalities[muni].debtor_system or ""
+        self.vars: dict[str, str] = {"municipality": muni, "debtor_system": debtor_system, "run_id": run_id}
         # uuid variables ascend in declaration order, so whatever the systems sort by id (KY lists
         # sub-claims by UUID) comes out in the recorded order
         ordered = iter(sorted(str(uuid.uuid4()) for s in scenario.variables.values() if s == "uuid"))
@@ -319,7 +320,7 @@ class ScenarioRun:
         token = CALL_SCOPE.set(scope)
         try:
             resp = await self.rt.call_as(
-                s.system,
+                substitute(s.system, self.vars),
                 self.municipality,
                 s.service,
                 payload,

@@ -5,7 +5,9 @@ made become ``send`` steps, calls from the debtor system become ``receive`` step
 the Beskedfordeler ``receive_message`` steps, each with matchers on the leaf values of what was seen.
 Every UUID and CPR number that the replayed calls put in (account, claims, payments, …) becomes a
 variable with a fresh value per run; ids the debtor system makes up, and timestamps, are volatile (the
-matchers only require them to be there). Today's date becomes ``${today}``.
+matchers only require them to be there). Today's date becomes ``${today}``. Sortiment-bound values (claim
+types) stay as recorded; the recorded municipality becomes ``${municipality}`` wherever it appears (MyndighedCVR,
+``urn:oio:cvr-nr:…``) and its debtor system ``${debtor_system}``, so a replay works for any municipality.
 """
 
 from __future__ import annotations
@@ -61,13 +63,14 @@ def _raw_payload(body: str) -> etree._Element | None:
 
 
 class _Vars:
-    """Input values (UUIDs, CPR numbers) → variable names."""
+    """Input values (UUIDs, CPR numbers) → variable names; the recorded municipality → ``${municipality}``."""
 
-    def __init__(self, today: str) -> None:
+    def __init__(self, today: str, municipality: str | None = None) -> None:
         self.names: dict[str, str] = {}
         self.kinds: dict[str, str] = {}
         self.today = today
         self.today_used = False
+        self.municipality = municipality
 
     def add(self, value: str, hint: str, kind: str) -> None:
         if value in self.names:
@@ -88,7 +91,16 @@ class _Vars:
         if out == self.today:
             self.today_used = True
             return "${today}"
+        if self.municipality:
+            if out == self.municipality:
+                return "${municipality}"
+            out = out.replace(f"cvr-nr:{self.municipality}", "cvr-nr:${municipality}")
         return out
+
+    def xml(self, document: str) -> str:
+        """A recorded XML text with the inputs and the municipality (as element text) replaced."""
+        out = self.text(document)
+        return out.replace(f">{self.municipality}<", ">${municipality}<") if self.municipality else out
 
     def deep(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -100,9 +112,21 @@ class _Vars:
         return value
 
 
+SORTIMENT_BOUND = ("fordringstype", "FordringstypeUUID")
+"""Values that name a Klasse of KY's debtor sortiment: kept as recorded (a fresh UUID is no claim type)."""
+
+
+def _sortiment_bound(body: str | None) -> set[str]:
+    """The sortiment-bound values in a recorded body (they identify no object of the run)."""
+    doc = xm.payload_of(body)
+    return {t for name in SORTIMENT_BOUND[1:] for t in xm.select(doc, f"//{name}")}
+
+
 def _collect_inputs(v: _Vars, value: Any, hint: str) -> None:
     if isinstance(value, dict):
         for k, x in value.items():
+            if k in SORTIMENT_BOUND:
+                continue
             key_hint = k
             if k == "uuid":
                 key_hint = {"claims": "claim", "subclaims": "subclaim", "liabilities": "liability"}.get(hint, hint)
@@ -205,9 +229,9 @@ async def load_rows(
         if not own:
             raise RecordError(f"no exchanges are tagged with session {session!r}")
         ids = {m.group(0) for r in own for m in UUID_RE.finditer(r["request_body"] or "")}
-        for r in own:  # context ids identify systems and calls, not the scenario's objects
+        for r in own:  # context ids identify systems and calls, claim types the sortiment: not the run's objects
             ctx = r.get("context") or {}
-            ids -= {str(x) for x in ctx.values()}
+            ids -= {str(x) for x in ctx.values()} | _sortiment_bound(r["request_body"])
         start = min(r["started_at"] for r in own)
         end = until or (max(r["started_at"] for r in own) + timedelta(seconds=grace_s))
         others = await fetch(
@@ -253,10 +277,12 @@ def build_scenario(
 ) -> Scenario:
     """A scenario from recorded exchanges (see the module docstring)."""
     today = _aware(rows[0]["started_at"]).date().isoformat() if rows else date.today().isoformat()
-    v = _Vars(today)
     systems_by_uuid = rt.routes.systems_by_uuid
     catalogue = rt.find(BeskedTypes)
     muni = municipality or next((r["municipality"] for r in rows if r.get("municipality")), None)
+    recorded = next((r["municipality"] for r in rows if r.get("municipality")), muni)
+    v = _Vars(today, recorded)
+    recorded_debtor = rt.routes.municipalities[recorded].debtor_system if recorded in rt.routes.municipalities else None
 
     # pass 1: what the replayed calls put in → variables
     plans: list[tuple[str, dict[str, Any], Any]] = []
@@ -273,7 +299,7 @@ def build_scenario(
                 for el in raw.iter():
                     if isinstance(el.tag, str) and len(el) == 0 and el.text:
                         t = el.text.strip()
-                        if UUID_RE.fullmatch(t):
+                        if UUID_RE.fullmatch(t) and etree.QName(el).localname not in SORTIMENT_BOUND:
                             v.add(t, etree.QName(el).localname, "uuid")
                         elif etree.QName(el).localname == "CPR":
                             v.add(t, "cpr", "cpr")
@@ -300,10 +326,16 @@ def build_scenario(
             stamp_tags |= stamps
             step = {
                 "send": {
-                    "system": system.key if system else r.get("system_uuid") or "?",
+                    "system": (
+                        "${debtor_system}"  # the municipality's debtor system, whichever municipality replays
+                        if system and system.key == recorded_debtor
+                        else system.key
+                        if system
+                        else r.get("system_uuid") or "?"
+                    ),
                     "service": r["service"],
                     "operation": r["operation"],
-                    "payload": v.text(payload),
+                    "payload": v.xml(payload),
                 },
                 "expect": ids + others,
             }
