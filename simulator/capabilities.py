@@ -9,6 +9,7 @@ components that use it, whatever order `SIMULATOR_COMPONENTS` lists them in.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -84,6 +85,34 @@ class BeskedSenderCheck(Protocol):
     async def __call__(self, creds: Any) -> Any: ...
 
 
+@dataclass(frozen=True)
+class ClaimType:
+    """A Klasse of the Fordringstype Facet of KY's debtor sortiment."""
+
+    uuid: str
+    brugervendt_noegle: str
+    titel: str
+
+
+@dataclass(frozen=True)
+class ClaimTypes:
+    """The claim types KY may use for a municipality: those in effect in the sortiment version its debtor
+    system acknowledged (the newest otherwise)."""
+
+    version: int
+    basis: str  # why this version, e.g. "acknowledged by 11111111:opus"
+    types: tuple[ClaimType, ...] = field(default_factory=tuple)
+
+    def find(self, ref: str) -> ClaimType | None:
+        """A claim type by its UUID or BrugervendtNoegle."""
+        return next((t for t in self.types if ref in (t.uuid, t.brugervendt_noegle)), None)
+
+    def describe(self, limit: int = 6) -> str:
+        shown = ", ".join(f"{t.brugervendt_noegle} ({t.uuid})" for t in self.types[:limit])
+        more = f" and {len(self.types) - limit} more" if len(self.types) > limit else ""
+        return f"{shown}{more}"
+
+
 @runtime_checkable
 class SortimentDelivery(Protocol):
     """KY's debtor sortiment and its delivery to each subscriber (provided by `klassifikation`)."""
@@ -98,3 +127,5 @@ class SortimentDelivery(Protocol):
     def wake(self, subscription_id: str | None = None) -> None: ...
 
     async def deliveries(self, *, subscription: str, limit: int) -> list[dict[str, Any]]: ...
+
+    def claim_types(self, municipality: str) -> ClaimTypes | None: ...

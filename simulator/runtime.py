@@ -6,17 +6,22 @@ import asyncio
 import contextvars
 import importlib
 import logging
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import httpx
 from fastapi import APIRouter
+from lxml import etree
 
 from simulator.config import Settings
 from simulator.serviceplatform import Handler, Pipeline, RouteTable, SoapRequest, SoapResponse
 from simulator.serviceplatform.forwarder import Forwarder
+from simulator.soap.context import InvocationContext, build_context_elements
 from simulator.soap.contract import contract_names
+from simulator.soap.envelope import build_envelope
+from simulator.soap.ns import wsdl_namespace
 from simulator.soap.official import load_official_contract
 from simulator.store import Database
 from simulator.traffic import ExchangeStore, Recorder
@@ -26,8 +31,9 @@ T = TypeVar("T")
 
 CALL_SCOPE: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("call_scope", default=None)
 """Defaults for `Runtime.call` in the current task and the tasks it starts: ``session`` (tag the
-exchanges) and ``target`` (a per-call provider URL override). Set by simulator.scenarios around a run,
-so the calls KY's ledger makes for the run are tagged and go to the run's --target."""
+exchanges), ``target`` (a per-call provider URL override) and ``validation`` (strict|lenient|off instead of
+the service's mode). Set by simulator.scenarios around a run, so the calls KY's ledger makes for the run are
+tagged, go to the run's --target and, in a readiness run, are validated strictly."""
 
 
 class Component(Protocol):
@@ -49,6 +55,11 @@ class Component(Protocol):
     async def stop(self, rt: Runtime) -> None: ...
 
     async def health(self, rt: Runtime) -> dict[str, Any]: ...
+
+
+class PlatformCallError(LookupError):
+    """A call the simulator cannot make as the named system: unknown system or service, or no active agreement
+    (the message names system × municipality × service and where to add the agreement)."""
 
 
 class ComponentError(RuntimeError):
@@ -234,5 +245,50 @@ class Runtime:
                 origin=origin,
                 session=session or scope.get("session"),
                 target_override=target,
+                validation=scope.get("validation"),
             )
         )
+
+    async def call_as(
+        self,
+        system: str,
+        municipality: str,
+        service: str,
+        request: etree._Element,
+        *,
+        origin: str,
+        user_uuid: str,
+        call_id: str | None = None,
+        operation: str | None = None,
+    ) -> SoapResponse:
+        """Call the platform as one of the route table's systems (key or UUID) on behalf of a municipality.
+
+        The request element (its payload only) gets AuthorityContext and an InvocationContext for the system's
+        active agreement for system × municipality × service put first, and goes through `call` with SOAPAction
+        = the service's WSDL namespace + `operation` (default: the element's name minus ``Request``). Raises
+        PlatformCallError."""
+        routes = self.routes
+        sys_def = routes.systems.get(system) or routes.systems_by_uuid.get(system)
+        if sys_def is None:
+            raise PlatformCallError(f"unknown system {system!r} (routes/systems.yaml)")
+        svc = routes.services.get(service)
+        if svc is None:
+            raise PlatformCallError(f"service {service} is not in routes/services.yaml")
+        agreements = routes.agreements_for(sys_def.key, municipality, svc.name)
+        if not agreements:
+            raise PlatformCallError(
+                f"{sys_def.key} has no active service agreement for {svc.name} in municipality {municipality} "
+                "(routes/agreements.yaml or PUT /api/agreements)"
+            )
+        invocation = InvocationContext(
+            service_agreement_uuid=agreements[0].uuid,
+            user_system_uuid=sys_def.uuid,
+            user_uuid=user_uuid,
+            service_uuid=svc.uuid,
+            callers_service_call_identifier=call_id or str(uuid.uuid4()),
+        )
+        for i, el in enumerate(build_context_elements(invocation, municipality)):
+            request.insert(i, el)
+        operation = operation or etree.QName(request).localname.removesuffix("Request")
+        action = wsdl_namespace(svc.area, svc.name, svc.version) + operation
+        return await self.call(svc.name, build_envelope(request), soap_action=action, origin=origin)

@@ -26,7 +26,7 @@ from simulator.beskedfordeler.schemas import (
     DueslagState,
     ForsoegOut,
     HentSvar,
-    Kvittering,
+    KvitteringerIn,
     KvitteringSvar,
     LeveringOut,
     Moved,
@@ -123,13 +123,13 @@ async def hent(
 
 
 @public_router.post("/dueslag/{uuid}/kvitter", response_model=KvitteringSvar)
-async def kvitter(rt: RuntimeDep, d: ReceiverDueslag, body: Kvittering) -> dict:
+async def kvitter(rt: RuntimeDep, d: ReceiverDueslag, body: KvitteringerIn) -> dict:
     """Acknowledge pulled messages: they leave the dueslag for good."""
     return await _bf(rt).kvitter(d.uuid, body.kvitteringer, ack=True)
 
 
 @public_router.post("/dueslag/{uuid}/afvis", response_model=KvitteringSvar)
-async def afvis(rt: RuntimeDep, d: ReceiverDueslag, body: Kvittering) -> dict:
+async def afvis(rt: RuntimeDep, d: ReceiverDueslag, body: KvitteringerIn) -> dict:
     """Refuse pulled messages: back to the dueslag (requeue) or to its error queue (requeue false)."""
     return await _bf(rt).kvitter(d.uuid, body.kvitteringer, ack=False, requeue=body.requeue)
 

@@ -16,7 +16,9 @@ class _Rows(BaseModel):
 # -- public (HTTP pull) ---------------------------------------------------------------------------------------
 
 
-class Kvittering(BaseModel):
+class KvitteringerIn(BaseModel):
+    """The pulled messages to acknowledge (kvitter) or refuse (afvis): the receiver's reply, not an SF2900 receipt."""
+
     kvitteringer: list[str] = Field(description="the `kvittering` values from hent")
     requeue: bool = Field(True, description="afvis only: false moves the messages to the error queue")
 

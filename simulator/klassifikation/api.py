@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from simulator.klassifikation.delivery import SubscriptionError
+from simulator.klassifikation.delivery import SubscriptionError, delivery_dict
 from simulator.klassifikation.service import Klassifikation
 from simulator.klassifikation.sortiment import SortimentError, SortimentVersion
 from simulator.web.deps import RuntimeDep, require_admin
@@ -213,13 +213,14 @@ async def resend(rt: RuntimeDep, municipality: str, system: str) -> dict[str, An
 
 @router.post("/subscriptions/{municipality}/{system}/retry")
 async def retry(rt: RuntimeDep, municipality: str, system: str) -> dict[str, Any]:
-    """Retry a failing delivery now instead of waiting for the backoff."""
+    """Deliver now what the subscriber lacks instead of waiting out the backoff; answers the subscription and
+    the attempt (`delivery`: null when it is up to date or paused)."""
     k = _k(rt)
     try:
-        sub = await k.deliverer.retry_now(f"{municipality}:{system}")
+        sub, row = await k.deliverer.retry_now(f"{municipality}:{system}")
     except KeyError:
         raise HTTPException(404, f"no subscription {municipality}:{system}") from None
-    return sub.as_dict(k.state.current.version)
+    return sub.as_dict(k.state.current.version) | {"delivery": delivery_dict(row) if row is not None else None}
 
 
 @router.get("/deliveries")

@@ -149,3 +149,35 @@ def resend(subscription: Annotated[str, typer.Argument(help="<cvr>:<system>")], 
     cvr, _, system = subscription.partition(":")
     _request(url, "POST", f"/subscriptions/{cvr}/{system}/resend")
     typer.echo(f"{subscription}: the whole sortiment is on its way")
+
+
+@app.command()
+def retry(
+    subscription: Annotated[str | None, typer.Argument(help="<cvr>:<system>")] = None,
+    municipality: Annotated[str | None, typer.Option(help="every subscription of this municipality")] = None,
+    url: UrlOpt = None,
+) -> None:
+    """Deliver now what a subscriber lacks, instead of waiting out the backoff after a failed delivery."""
+    if bool(subscription) == bool(municipality):
+        raise typer.BadParameter("give a subscription (<cvr>:<system>) or --municipality")
+    if municipality:
+        ids = [s["id"] for s in _request(url, "GET", "/subscriptions") if s["municipality"] == municipality]
+        if not ids:
+            typer.echo(f"municipality {municipality} has no sortiment subscription", err=True)
+            raise typer.Exit(1)
+    else:
+        ids = [subscription]
+    failed = False
+    for sub_id in ids:
+        cvr, _, system = sub_id.partition(":")
+        s = admin_request("POST", f"/klassifikation/subscriptions/{cvr}/{system}/retry", url, timeout=90)
+        d = s.get("delivery")
+        if d is None:
+            typer.echo(
+                f"{sub_id}: nothing to deliver (acknowledged v{s['acknowledged_version'] or 0}, current "
+                f"v{s['current_version']}{', paused' if not s['active'] else ''})"
+            )
+            continue
+        failed |= d["outcome"] != "accepteret"
+        typer.echo(f"{sub_id}: {d['leverancetype']} v{d['to_version']} delivered: {d['outcome']}: {d['detail']}")
+    raise typer.Exit(1 if failed else 0)

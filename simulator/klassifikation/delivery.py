@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from sqlalchemy import delete, func, select
 
-from simulator.klassifikation.messages import SOAP_ACTION, context_elements, delivery_envelope, parse_kvittering
+from simulator.klassifikation.messages import delivery_request, parse_kvittering
 from simulator.klassifikation.models import DeliveryRow, SubscriptionRow
 from simulator.klassifikation.state import KlassifikationSettings, SortimentState
+from simulator.runtime import PlatformCallError
 from simulator.soap.envelope import parse_envelope
 
 if TYPE_CHECKING:
@@ -125,6 +126,7 @@ class Deliverer:
         self._workers: dict[str, tuple[asyncio.Task, asyncio.Event]] = {}
         self._save_lock = asyncio.Lock()
         self.in_flight: set[str] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
 
     # -- subscriptions ---------------------------------------------------------------------------
 
@@ -203,12 +205,25 @@ class Deliverer:
         self.wake(sub_id)
         return sub
 
-    async def retry_now(self, sub_id: str) -> Subscription:
+    async def retry_now(self, sub_id: str) -> tuple[Subscription, DeliveryRow | None]:
+        """Deliver what the subscriber lacks now, instead of waiting out the backoff; returns the attempt
+        (None when it is up to date or paused)."""
         sub = self.subscriptions[sub_id]
         sub.next_attempt_at = None
         await self._save(sub)
+        row = await self._deliver_if_due(sub)
         self.wake(sub_id)
-        return sub
+        return sub, row
+
+    async def _deliver_if_due(self, sub: Subscription) -> DeliveryRow | None:
+        """One delivery when the subscriber lacks versions and no backoff holds it; one at a time per subscriber
+        (the worker and a retry never deliver the same version twice)."""
+        async with self._locks.setdefault(sub.id, asyncio.Lock()):
+            if not sub.active or (sub.acknowledged_version or 0) >= self.state.current.version:
+                return None
+            if sub.next_attempt_at is not None and sub.next_attempt_at > datetime.now(UTC):
+                return None
+            return await self.deliver(sub)
 
     async def _save(self, sub: Subscription) -> None:
         async with self._save_lock, self.rt.db.session() as s, s.begin():
@@ -260,7 +275,7 @@ class Deliverer:
                     await asyncio.wait_for(event.wait(), timeout=wait)
                 continue
             try:
-                await self.deliver(sub)
+                await self._deliver_if_due(sub)
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - a worker never dies; the failure is recorded
@@ -311,32 +326,20 @@ class Deliverer:
         return row
 
     async def _send(self, sub: Subscription, row: DeliveryRow, current, klasser, forrige: int | None) -> None:
-        rt = self.rt
-        system = rt.routes.systems.get(SYSTEM)
-        service = rt.routes.services.get(SERVICE)
-        agreements = rt.routes.agreements_for(SYSTEM, sub.municipality, SERVICE) if system and service else []
-        if not agreements:
-            row.detail = (
-                f"no active service agreement for system '{SYSTEM}' × municipality {sub.municipality} "
-                f"× service {SERVICE}: add one to routes/agreements.yaml or through /api/agreements"
-            )
-            return
-        body = delivery_envelope(
+        request = delivery_request(
             leverance_uuid=row.id,
             current=current,
             klasser=klasser,
             histories={k.uuid: self.state.history(k.uuid) for k in klasser},
             forrige_version=forrige,
-            context=context_elements(
-                cvr=sub.municipality,
-                agreement=agreements[0].uuid,
-                system=system.uuid,
-                service=service.uuid,
-                user=USER_UUID,
-                call_id=row.id,
-            ),
         )
-        response = await rt.call(SERVICE, body, soap_action=SOAP_ACTION, origin=ORIGIN)
+        try:
+            response = await self.rt.call_as(
+                SYSTEM, sub.municipality, SERVICE, request, origin=ORIGIN, user_uuid=USER_UUID, call_id=row.id
+            )
+        except PlatformCallError as e:
+            row.detail = str(e)
+            return
         row.exchange_id, row.http_status, row.fault_code = response.exchange_id, response.status, response.fault_code
         if not response.ok:
             row.detail = f"HTTP {response.status}" + (f", fault {response.fault_code}" if response.fault_code else "")
@@ -353,8 +356,8 @@ class Deliverer:
         if kv is None:
             row.detail = "the receiver's answer is not a SortimentModtagResponse with a Kvittering"
             return
-        row.kvittering, row.kvittering_version, row.detail = kv.forretningskvittering, kv.version, kv.describe()
-        if kv.forretningskvittering == "ACCEPTERET":
+        row.kvittering, row.kvittering_version, row.detail = kv.kvittering.status, kv.version, kv.describe()
+        if kv.kvittering.status == "ACCEPTERET":
             row.outcome = "accepteret"
         else:
             row.outcome = "afvist"
@@ -375,7 +378,7 @@ class Deliverer:
             if subscription:
                 q = q.where(DeliveryRow.subscription_id == subscription)
             rows = (await s.scalars(q)).all()
-        return [_delivery_dict(r) for r in rows]
+        return [delivery_dict(r) for r in rows]
 
     async def count(self, subscription: str | None = None) -> int:
         async with self.rt.db.session() as s:
@@ -396,7 +399,7 @@ def _fault_text(body: bytes) -> str | None:
     return text.strip() if text else None
 
 
-def _delivery_dict(r: DeliveryRow) -> dict[str, Any]:
+def delivery_dict(r: DeliveryRow) -> dict[str, Any]:
     return {
         "leverance_uuid": r.id,
         "subscription": r.subscription_id,

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from lxml import etree
 
 from simulator.klassifikation import lora
 from simulator.klassifikation.contract import SORTIMENT_MODTAG
 from simulator.klassifikation.sortiment import Klasse, SortimentVersion
-from simulator.soap.context import InvocationContext, build_context_elements
-from simulator.soap.envelope import build_envelope
+from simulator.soap.kvittering import Kvittering, read_fields
 
 SM = SORTIMENT_MODTAG
-SOAP_ACTION = SM + "SortimentModtag"
 
 
 def _el(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
@@ -23,19 +21,18 @@ def _el(parent: etree._Element, name: str, text: str | None = None) -> etree._El
     return el
 
 
-def delivery_envelope(
+def delivery_request(
     *,
     leverance_uuid: str,
     current: SortimentVersion,
     klasser: list[Klasse],
     histories: dict[str, list],
     forrige_version: int | None,
-    context: list[etree._Element],
-) -> bytes:
-    """A SortimentModtagRequest: the context elements, then the sortiment head, its Klassifikation and
-    Facetter, and the Klasser (all of them for a full delivery, the changed ones for a change)."""
+) -> etree._Element:
+    """A SortimentModtagRequest (the platform call adds the context elements): the sortiment head, its
+    Klassifikation and Facetter, and the Klasser (all of them for a full delivery, the changed ones for a
+    change)."""
     req = etree.Element(f"{{{SM}}}SortimentModtagRequest", nsmap={"sm": SM, **lora.NSMAP})
-    req.extend(context)
     s = _el(req, "Sortiment")
     _el(s, "SortimentUUID", current.sortiment.uuid)
     _el(s, "BrugervendtNoegle", current.sortiment.brugervendt_noegle)
@@ -63,41 +60,27 @@ def delivery_envelope(
                 else [v for v in histories[k.uuid] if v.version > forrige_version],
             )
         )
-    return build_envelope(req)
-
-
-def context_elements(
-    *, cvr: str, agreement: str, system: str, service: str, user: str, call_id: str
-) -> list[etree._Element]:
-    return build_context_elements(
-        InvocationContext(
-            service_agreement_uuid=agreement,
-            user_system_uuid=system,
-            user_uuid=user,
-            service_uuid=service,
-            callers_service_call_identifier=call_id,
-        ),
-        municipality_cvr=cvr,
-    )
+    return req
 
 
 @dataclass
-class Kvittering:
-    forretningskvittering: str
+class SortimentKvittering:
+    """The receiver's ``Kvittering`` of a delivery: the SF2900 receipt fields and the version it now holds."""
+
+    kvittering: Kvittering
     version: int
     leverance_uuid: str | None = None
-    begrundelse: str | None = None
-    fejl: list[tuple[str, str]] = field(default_factory=list)
 
     def describe(self) -> str:
-        parts = [f"{self.forretningskvittering}, receiver holds version {self.version}"]
-        if self.begrundelse:
-            parts.append(self.begrundelse)
-        parts += [f"{code}: {text}" for code, text in self.fejl]
+        k = self.kvittering
+        parts = [f"{k.status}, receiver holds version {self.version}"]
+        if k.begrundelse:
+            parts.append(k.begrundelse)
+        parts += [f"{code}: {text}" for code, text in k.fejl]
         return "; ".join(parts)
 
 
-def parse_kvittering(payload: etree._Element | None) -> Kvittering | None:
+def parse_kvittering(payload: etree._Element | None) -> SortimentKvittering | None:
     """The receipt in a SortimentModtagResponse, or None if the payload is not one."""
     if payload is None or payload.tag != f"{{{SM}}}SortimentModtagResponse":
         return None
@@ -108,13 +91,7 @@ def parse_kvittering(payload: etree._Element | None) -> Kvittering | None:
         version = int(k.findtext(f"{{{SM}}}Version") or "0")
     except ValueError:
         return None
-    return Kvittering(
-        forretningskvittering=(k.findtext(f"{{{SM}}}Forretningskvittering") or "").strip(),
-        version=version,
-        leverance_uuid=k.findtext(f"{{{SM}}}LeveranceUUID"),
-        begrundelse=k.findtext(f"{{{SM}}}Begrundelse"),
-        fejl=[
-            (f.findtext(f"{{{SM}}}FejlKode") or "", f.findtext(f"{{{SM}}}FejlTekst") or "")
-            for f in k.iterfind(f"{{{SM}}}FejlListe/{{{SM}}}Fejl")
-        ],
-    )
+    fields = read_fields(k, SM, status_element="Forretningskvittering")
+    if k.find(f"{{{SM}}}Forretningskvittering") is None:
+        fields.status = ""
+    return SortimentKvittering(fields, version, k.findtext(f"{{{SM}}}LeveranceUUID"))

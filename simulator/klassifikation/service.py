@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from simulator.capabilities import ClaimType, ClaimTypes
 from simulator.klassifikation.delivery import Deliverer, Subscription
 from simulator.klassifikation.state import KlassifikationSettings, SortimentState
 
@@ -33,3 +35,25 @@ class Klassifikation:
         if self.deliverer is None:
             return []
         return await self.deliverer.deliveries(subscription=subscription, limit=limit)
+
+    def claim_types(self, municipality: str) -> ClaimTypes | None:
+        """The claim types in effect in the sortiment version the municipality's debtor system acknowledged
+        (the newest when it has acknowledged none); None while the sortiment is off."""
+        if self.state is None:
+            return None
+        subs = (
+            []
+            if self.deliverer is None
+            else [s for s in self.deliverer.subscriptions.values() if s.municipality == municipality]
+        )
+        acked = max((s.acknowledged_version or 0 for s in subs), default=0)
+        if acked:
+            version = self.state.version(acked)
+            basis = "acknowledged by " + ", ".join(s.id for s in subs if s.acknowledged_version == acked)
+        else:
+            version = self.state.current
+            basis = "the newest (not acknowledged by the municipality's debtor system yet)"
+        types = tuple(
+            ClaimType(k.uuid, k.brugervendt_noegle, k.titel) for k in version.fordringstyper(datetime.now(UTC))
+        )
+        return ClaimTypes(version.version, basis, types)

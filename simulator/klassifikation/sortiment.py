@@ -27,6 +27,10 @@ CHANGEABLE = ("brugervendt_noegle", "titel", "beskrivelse", "overordnet")
 HANDLINGER = ("tilfoej", "ret", "udgaa")
 
 
+FORDRINGSTYPE_FACET = "KY-FORDRINGSTYPE"
+"""The Facet whose leaf Klasser are the claim types (FordringstypeUUID) KY registers."""
+
+
 class SortimentError(ValueError):
     """A sortiment file or edit that cannot be applied; the message says why."""
 
@@ -121,6 +125,12 @@ class SortimentVersion:
                 return f
         known = ", ".join(f.brugervendt_noegle for f in self.facetter.values())
         raise SortimentError(f"no Facet '{ref}' (known: {known})")
+
+    def fordringstyper(self, at: datetime) -> list[Klasse]:
+        """The claim types in effect at `at`: the leaves of the Fordringstype Facet, in sortiment order."""
+        facet = next((f.uuid for f in self.facetter.values() if f.brugervendt_noegle == FORDRINGSTYPE_FACET), None)
+        parents = {k.overordnet for k in self.klasser.values() if k.overordnet}
+        return [k for k in self.klasser.values() if k.facet == facet and k.uuid not in parents and k.in_effect(at)]
 
     def changed_since(self, version: int) -> list[Klasse]:
         """The Klasser added, changed or retired after `version` (what a subscriber at `version` lacks)."""

@@ -3,100 +3,17 @@ liabilities, pay, query the debtor system, and read KY's ledger."""
 
 from __future__ import annotations
 
-import re
-from datetime import date
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import AfterValidator, BaseModel, Field, model_validator
 
-from simulator.ky.contracts import FORDRING_TILSTANDE, OPKRAEVNINGSFORMER, ROLLER
-from simulator.ky.ledger import KyError, KyLedger
+from simulator.ky import schemas as o
+from simulator.ky.errors import KyError
+from simulator.ky.ledger import KyLedger
+from simulator.ky.schemas import UUID_PATTERN, AccountIn, ClaimStateIn, EndLiabilityIn, PaymentIn
 from simulator.web.deps import Before, RuntimeDep, require_admin
 
 router = APIRouter(prefix="/ky", tags=["ky"], dependencies=[Depends(require_admin)])
-
-Amount = Annotated[Decimal, Field(gt=0, decimal_places=2, description="kroner, e.g. 1250.00")]
-UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def _xml_text(value: str | None) -> str | None:
-    if value is not None and _NOT_XML.search(value):
-        raise ValueError("contains characters an XML message cannot carry (control characters)")
-    return value
-
-
-Text = Annotated[str, AfterValidator(_xml_text), Field(max_length=255)]
-"""Free text that goes into a message KY sends."""
-UuidField = Annotated[str, Field(pattern=UUID_PATTERN, description="a lower-case UUID")]
-
-
-class Party(BaseModel):
-    cpr: str | None = Field(default=None, pattern=r"^[0-9]{10}$")
-    cvr: str | None = Field(default=None, pattern=r"^[0-9]{8}$")
-    name: Text | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> Party:
-        if bool(self.cpr) == bool(self.cvr):
-            raise ValueError("give exactly one of cpr or cvr")
-        return self
-
-
-class LiabilityIn(Party):
-    role: Literal[ROLLER] = "JuridiskAnsvarlig"  # type: ignore[valid-type]
-    uuid: UuidField | None = None
-    valid_from: date | None = None
-
-
-class SubClaimIn(BaseModel):
-    amount: Amount
-    uuid: UuidField | None = None
-    period_from: date | None = None
-    period_to: date | None = None
-    kontering: Text | None = None
-
-
-class ClaimIn(BaseModel):
-    amount: Amount
-    uuid: UuidField | None = None
-    fordringstype: UuidField | None = Field(default=None, description="Klasse UUID from KY's debtor sortiment")
-    due_date: date | None = None
-    last_payment_date: date | None = None
-    period_from: date | None = None
-    period_to: date | None = None
-    subclaims: list[SubClaimIn] | None = Field(default=None, description="default: one sub-claim of the full amount")
-
-
-class AccountIn(BaseModel):
-    municipality: str = Field(pattern=r"^[0-9]{8}$")
-    debitor: Party
-    claims: list[ClaimIn] = Field(min_length=1)
-    account_uuid: UuidField | None = None
-    liabilities: list[LiabilityIn] | None = Field(default=None, description="default: the debtor as JuridiskAnsvarlig")
-    opkraevningsform: Literal[OPKRAEVNINGSFORMER] | None = None  # type: ignore[valid-type]
-    send: bool = Field(default=True, description="send OpretDebitorkonto to the debtor system now")
-
-
-class ClaimStateIn(BaseModel):
-    state: Literal[FORDRING_TILSTANDE]  # type: ignore[valid-type]
-    down_adjustment: Amount | None = Field(default=None, description="adjust the claim down by this amount")
-    reason: Text | None = None
-
-
-class EndLiabilityIn(BaseModel):
-    valid_to: date | None = Field(default=None, description="default today")
-    reason: Text | None = None
-
-
-class PaymentIn(BaseModel):
-    amount: Amount
-    subclaim_uuid: UuidField | None = None
-    value_date: date | None = None
-    payment_uuid: UuidField | None = None
-
 
 Municipality = Annotated[str, Query(pattern=r"^[0-9]{8}$", description="the municipality's CVR (8 digits)")]
 Cpr = Annotated[str | None, Query(pattern=r"^[0-9]{10}$", description="10 digits")]
@@ -121,7 +38,7 @@ async def _run(coro) -> Any:
         raise HTTPException(e.status, e.message) from None
 
 
-@router.get("/accounts")
+@router.get("/accounts", response_model=list[o.AccountOut])
 async def accounts(
     ky: LedgerDep,
     municipality: str | None = None,
@@ -133,7 +50,7 @@ async def accounts(
     return await ky.accounts(municipality=municipality, cpr=cpr, cvr=cvr, limit=limit)
 
 
-@router.post("/accounts")
+@router.post("/accounts", response_model=o.CreatedAccount)
 async def create_account(ky: LedgerDep, body: AccountIn) -> dict[str, Any]:
     """Create a debtor account with claims in KY and send it to the municipality's debtor system
     (OpretDebitorkonto through the platform). `sent.accepted` tells whether the debtor system took it."""
@@ -144,37 +61,37 @@ async def create_account(ky: LedgerDep, body: AccountIn) -> dict[str, Any]:
     return await _run(ky.create_account(spec, send=body.send))
 
 
-@router.get("/accounts/{account_uuid}")
+@router.get("/accounts/{account_uuid}", response_model=o.AccountOut)
 async def account(ky: LedgerDep, account_uuid: str) -> dict[str, Any]:
     return await _run(ky.account(account_uuid))
 
 
-@router.post("/accounts/{account_uuid}/send")
+@router.post("/accounts/{account_uuid}/send", response_model=o.SentAccount)
 async def send_account(ky: LedgerDep, account_uuid: str) -> dict[str, Any]:
     """(Re)send OpretDebitorkonto for an account."""
     result = await _run(ky.send_account(account_uuid))
     return {"sent": result.as_dict(), "account": await ky.account(account_uuid)}
 
 
-@router.get("/accounts/{account_uuid}/remote")
+@router.get("/accounts/{account_uuid}/remote", response_model=o.RemoteAccountAnswer)
 async def remote_account(ky: LedgerDep, account_uuid: str, municipality: Cvr = None) -> dict[str, Any]:
     """LaesDebitorkonto: the account as the debtor system sees it (SF1590_B_02)."""
     return await _run(ky.read_remote_account(account_uuid, municipality))
 
 
-@router.get("/claims/{claim_uuid}")
+@router.get("/claims/{claim_uuid}", response_model=o.ClaimOut)
 async def claim(ky: LedgerDep, claim_uuid: str) -> dict[str, Any]:
     return await _run(ky.claim_view(claim_uuid))
 
 
-@router.post("/claims/{claim_uuid}/state")
+@router.post("/claims/{claim_uuid}/state", response_model=o.SentClaim)
 async def claim_state(ky: LedgerDep, claim_uuid: str, body: ClaimStateIn) -> dict[str, Any]:
     """RetFordringTilstand: change a claim's state (optionally adjusting it down)."""
     down = str(body.down_adjustment) if body.down_adjustment is not None else None
     return await _run(ky.change_claim_state(claim_uuid, body.state, down_adjustment=down, reason=body.reason))
 
 
-@router.post("/claims/{claim_uuid}/payments")
+@router.post("/claims/{claim_uuid}/payments", response_model=o.Payment)
 async def pay(ky: LedgerDep, claim_uuid: str, body: PaymentIn) -> dict[str, Any]:
     """ForetagIndbetaling: KY pays on a claim (SF1590_B_03)."""
     return await _run(
@@ -188,19 +105,19 @@ async def pay(ky: LedgerDep, claim_uuid: str, body: PaymentIn) -> dict[str, Any]
     )
 
 
-@router.post("/liabilities/{liability_uuid}/end")
+@router.post("/liabilities/{liability_uuid}/end", response_model=o.SentAccount)
 async def end_liability(ky: LedgerDep, liability_uuid: str, body: EndLiabilityIn) -> dict[str, Any]:
     """AfslutHaeftelse / AfslutAdministrator: end a liability."""
     return await _run(ky.end_liability(liability_uuid, body.valid_to, body.reason))
 
 
-@router.get("/query/accounts")
+@router.get("/query/accounts", response_model=o.SearchAnswer)
 async def search_remote(ky: LedgerDep, municipality: Municipality, cpr: Cpr = None, cvr: Cvr = None) -> dict[str, Any]:
     """SoegDebitorkonto: ask the debtor system for the accounts of a CPR/CVR."""
     return await _run(ky.search_accounts(municipality, cpr=cpr, cvr=cvr))
 
 
-@router.get("/query/open-subclaims")
+@router.get("/query/open-subclaims", response_model=o.OpenSubClaimsAnswer)
 async def open_subclaims(
     ky: LedgerDep, municipality: Municipality, account_uuid: Uuid = None, cpr: Cpr = None, cvr: Cvr = None
 ) -> dict[str, Any]:
@@ -208,7 +125,25 @@ async def open_subclaims(
     return await _run(ky.open_subclaims(municipality, account_uuid=account_uuid, cpr=cpr, cvr=cvr))
 
 
-@router.get("/postings")
+@router.get("/fordringstyper", response_model=o.ClaimTypesOut)
+async def claim_types(ky: LedgerDep, municipality: Municipality) -> dict[str, Any]:
+    """The claim types KY puts on the municipality's claims: the Fordringstype Klasser in effect in the
+    sortiment version its debtor system acknowledged (the newest when it has acknowledged none)."""
+    if municipality not in ky.rt.routes.municipalities:
+        raise HTTPException(404, f"unknown municipality {municipality}")
+    try:
+        types = ky.claim_types.for_municipality(municipality)
+    except KyError as e:
+        raise HTTPException(e.status, e.message) from None
+    return {
+        "municipality": municipality,
+        "version": types.version,
+        "basis": types.basis,
+        "types": [t.__dict__ for t in types.types],
+    }
+
+
+@router.get("/postings", response_model=list[o.PostingOut])
 async def postings(
     ky: LedgerDep,
     municipality: str | None = None,
@@ -222,7 +157,7 @@ async def postings(
     return await ky.postings(municipality=municipality, kind=kind, claim_uuid=claim_uuid, before=before, limit=limit)
 
 
-@router.get("/status-changes")
+@router.get("/status-changes", response_model=list[o.StatusChange])
 async def status_changes(
     ky: LedgerDep,
     municipality: str | None = None,
@@ -235,7 +170,7 @@ async def status_changes(
     return await ky.status_changes(municipality=municipality, account_uuid=account_uuid, before=before, limit=limit)
 
 
-@router.get("/fordringer-til-indbetaling")
+@router.get("/fordringer-til-indbetaling", response_model=list[o.FordringTilIndbetalingOut])
 async def fordringer_til_indbetaling(
     ky: LedgerDep,
     municipality: str | None = None,

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from simulator.ky import xml as x
 from simulator.ky.models import KyClaim, KyPosting, KySubClaim
+from simulator.soap.kvittering import Kvittering
 from simulator.store import Database
 
 log = logging.getLogger(__name__)
@@ -162,7 +163,7 @@ class Bookings:
             except Refusal as e:
                 outcomes.append(e)
                 continue
-            if isinstance(outcomes[-1], x.Kvittering):
+            if isinstance(outcomes[-1], Kvittering):
                 continue
             item = r.item
             claim = claims[item["claim_uuid"]]
@@ -286,7 +287,7 @@ def movements_of(s, subclaim_uuid: str) -> int:
     return sum(EFFECT.get(kind, 0) * int(total or 0) for kind, total in rows)
 
 
-def repeat_receipt(existing, item: dict[str, Any], kind: str) -> x.Kvittering:
+def repeat_receipt(existing, item: dict[str, Any], kind: str) -> Kvittering:
     """ACCEPTERET for a repeat with the same content (not counted again); Refusal if the content differs."""
     same = (
         existing.claim_uuid == item["claim_uuid"]
@@ -300,4 +301,4 @@ def repeat_receipt(existing, item: dict[str, Any], kind: str) -> x.Kvittering:
             f"(claim {existing.claim_uuid}, {x.kroner(existing.amount)})",
         )
     what = "coverage" if kind == "daekning" else "write-off"
-    return x.Kvittering("ACCEPTERET", f"{what} {item['uuid']} was already registered; not counted again")
+    return Kvittering("ACCEPTERET", f"{what} {item['uuid']} was already registered; not counted again")

@@ -25,10 +25,11 @@ def _out(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def _sent_ok(data: dict) -> None:
+def _print_and_exit(data: dict) -> None:
+    """Print the answer (once); exit 1 when the debtor system did not accept KY's call."""
+    _out(data)
     sent = data.get("sent")
     if sent is not None and not sent.get("accepted"):
-        _out(data)
         raise typer.Exit(1)
 
 
@@ -39,19 +40,41 @@ def create_account(
     cpr: Annotated[str | None, typer.Option(help="the debtor's CPR")] = None,
     cvr: Annotated[str | None, typer.Option(help="the debtor's CVR (a company)")] = None,
     name: Annotated[str | None, typer.Option(help="the debtor's name")] = None,
+    fordringstype: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="the claims' claim type (UUID or brugervendt nøgle, e.g. KY-FT-0101) from KY's debtor sortiment; "
+            "once for every claim, or once per --claim in order (default: the sortiment's first; see "
+            "`simulator ky fordringstyper`)"
+        ),
+    ] = None,
     send: Annotated[bool, typer.Option(help="send OpretDebitorkonto to the debtor system now")] = True,
     url: UrlOpt = None,
 ) -> None:
     """Create a debtor account with claims in KY and send it to the municipality's debtor system."""
     debitor = {k: v for k, v in {"cpr": cpr, "cvr": cvr, "name": name}.items() if v}
+    types = list(fordringstype or [])
+    if len(types) not in (0, 1, len(claim)):
+        raise typer.BadParameter("give --fordringstype once, or once per --claim", param_hint="--fordringstype")
+    claims = [
+        {"amount": a} | ({"fordringstype": (types * len(claim))[i]} if types else {}) for i, a in enumerate(claim)
+    ]
     data = _call(
         "POST",
         "/accounts",
         url,
-        json={"municipality": municipality, "debitor": debitor, "claims": [{"amount": a} for a in claim], "send": send},
+        json={"municipality": municipality, "debitor": debitor, "claims": claims, "send": send},
     )
-    _out(data)
-    _sent_ok(data)
+    _print_and_exit(data)
+
+
+@app.command("fordringstyper")
+def claim_types(municipality: Annotated[str, typer.Option(help="municipality CVR")], url: UrlOpt = None) -> None:
+    """The claim types KY uses for a municipality (from the sortiment version its debtor system acknowledged)."""
+    data = _call("GET", "/fordringstyper", url, params={"municipality": municipality})
+    typer.echo(f"KY's debtor sortiment version {data['version']} ({data['basis']}):")
+    for t in data["types"]:
+        typer.echo(f"  {t['brugervendt_noegle']:<12} {t['uuid']}  {t['titel']}")
 
 
 @app.command("accounts")
@@ -89,8 +112,7 @@ def claim_state(
     """RetFordringTilstand: change a claim's state."""
     body = {"state": state, "down_adjustment": down_adjustment, "reason": reason}
     data = _call("POST", f"/claims/{claim_uuid}/state", url, json={k: v for k, v in body.items() if v})
-    _out(data)
-    _sent_ok(data)
+    _print_and_exit(data)
 
 
 @app.command("end-liability")
@@ -103,8 +125,7 @@ def end_liability(
     """AfslutHaeftelse / AfslutAdministrator: end a liability."""
     body = {"valid_to": date.fromisoformat(valid_to).isoformat() if valid_to else None, "reason": reason}
     data = _call("POST", f"/liabilities/{liability_uuid}/end", url, json={k: v for k, v in body.items() if v})
-    _out(data)
-    _sent_ok(data)
+    _print_and_exit(data)
 
 
 @app.command("pay")
@@ -117,8 +138,7 @@ def pay(
     """ForetagIndbetaling: KY pays on a claim."""
     body = {"amount": amount, "subclaim_uuid": subclaim}
     data = _call("POST", f"/claims/{claim_uuid}/payments", url, json={k: v for k, v in body.items() if v})
-    _out(data)
-    _sent_ok(data)
+    _print_and_exit(data)
 
 
 @app.command("query")

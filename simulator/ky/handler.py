@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from simulator.ky import xml as x
+from simulator.ky.booking import E_INVALID, Refusal
 from simulator.ky.contracts import DEBITOR_NS, NS_DAEKNING
-from simulator.ky.ledger import E_INVALID, Refusal
 from simulator.soap.errors import ErrorCode, SoapFaultError
+from simulator.soap.kvittering import Kvittering
 
 if TYPE_CHECKING:
     from simulator.ky.ledger import KyLedger
@@ -54,9 +55,9 @@ def make_handler(ledger: KyLedger):
             kind, item = read_item(call.payload, op)
             k = await ledger.register_posting(call.municipality, kind, item, call.exchange_id)
         except x.BadValue as e:
-            k = x.Kvittering("AFVIST", str(e), [(E_INVALID, str(e))])
+            k = Kvittering("AFVIST", str(e), [(E_INVALID, str(e))])
         except Refusal as e:
-            k = x.Kvittering("AFVIST", e.message, [(e.code, e.message)])
+            k = Kvittering("AFVIST", e.message, [(e.code, e.message)])
         return x.response_element(NS_DAEKNING, op, k)
 
     return handle

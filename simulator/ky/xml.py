@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
 from simulator.ky.contracts import DEBITOR_NS
-from simulator.soap.ns import KVITTERING
+from simulator.soap.kvittering import Kvittering, build_kvittering
 
 
 class BadValue(ValueError):
@@ -75,49 +74,6 @@ def amount_of(el: etree._Element, ns: str, name: str, *, required: bool = True) 
 def d(el: etree._Element, name: str, *, required: bool = True) -> str | None:
     """Text of a child in the shared business namespace."""
     return text(el, DEBITOR_NS, name, required=required)
-
-
-@dataclass
-class Kvittering:
-    status: str  # MODTAGET|AFLEVERET|ACCEPTERET|AFVIST|FEJLET, or FAULT when the call got a SOAP fault
-    begrundelse: str | None = None
-    fejl: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def accepted(self) -> bool:
-        return self.status in ("ACCEPTERET", "MODTAGET", "AFLEVERET")
-
-    def as_dict(self) -> dict:
-        return {
-            "status": self.status,
-            "begrundelse": self.begrundelse,
-            "fejl": [{"kode": k, "tekst": t} for k, t in self.fejl],
-        }
-
-
-def build_kvittering(parent: etree._Element, k: Kvittering) -> etree._Element:
-    el = etree.SubElement(parent, f"{{{KVITTERING}}}Forretningskvittering", nsmap={"kv": KVITTERING})
-    sub(el, KVITTERING, "ForretningsValideringsKode", k.status)
-    opt(el, KVITTERING, "Begrundelse", k.begrundelse)
-    if k.fejl:
-        fl = sub(el, KVITTERING, "FejlListe")
-        for code, message in k.fejl:
-            f = sub(fl, KVITTERING, "Fejl")
-            sub(f, KVITTERING, "FejlKode", code)
-            sub(f, KVITTERING, "FejlTekst", message)
-    return el
-
-
-def read_kvittering(payload: etree._Element) -> Kvittering:
-    el = payload.find(f"{{{KVITTERING}}}Forretningskvittering")
-    if el is None:
-        return Kvittering("FEJLET", "the answer carries no Forretningskvittering")
-    status = text(el, KVITTERING, "ForretningsValideringsKode", required=False) or "FEJLET"
-    fejl = [
-        (text(f, KVITTERING, "FejlKode", required=False) or "", text(f, KVITTERING, "FejlTekst", required=False) or "")
-        for f in el.iterfind(f"{{{KVITTERING}}}FejlListe/{{{KVITTERING}}}Fejl")
-    ]
-    return Kvittering(status, text(el, KVITTERING, "Begrundelse", required=False), fejl)
 
 
 def response_element(ns: str, operation: str, k: Kvittering) -> etree._Element:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
 from simulator.scenarios import model
+from simulator.scenarios import schemas as o
 from simulator.scenarios.record import RecordError, record
 from simulator.scenarios.report import to_html, to_json, to_junit
 from simulator.scenarios.runs import RunManager
@@ -37,7 +38,7 @@ def _builtin(rt, name: str) -> model.Scenario:
     raise HTTPException(404, f"no built-in scenario {name!r} in {builtin_dir(rt)}")
 
 
-@router.get("/scenarios")
+@router.get("/scenarios", response_model=list[o.ScenarioInfo])
 async def scenarios(rt: RuntimeDep) -> list[dict[str, Any]]:
     """The built-in scenarios (messages/scenarios/)."""
     out = []
@@ -66,7 +67,7 @@ class RunIn(BaseModel):
     target: str | None = Field(default=None, description="send this run's KY calls to this URL instead of the route")
 
 
-@router.post("/scenarios/runs", status_code=202)
+@router.post("/scenarios/runs", status_code=202, response_model=o.RunSummary)
 async def start_run(rt: RuntimeDep, body: RunIn) -> dict[str, Any]:
     """Start a replay; watch it with GET /api/scenarios/runs/{id}?wait=…"""
     try:
@@ -90,7 +91,7 @@ class ReadinessIn(BaseModel):
     within_s: float | None = Field(default=None, gt=0, le=600, description="limit for 1d, 1e and 3 (default 30 s)")
 
 
-@router.post("/readiness/runs", status_code=202)
+@router.post("/readiness/runs", status_code=202, response_model=o.RunSummary)
 async def start_readiness(rt: RuntimeDep, body: ReadinessIn) -> dict[str, Any]:
     """Start the SA 05 readiness check for a municipality."""
     try:
@@ -107,7 +108,7 @@ def _job(rt, job_id: str, kind: str | None = None):
     return job
 
 
-@router.get("/scenarios/runs")
+@router.get("/scenarios/runs", response_model=list[o.RunSummary])
 async def runs(rt: RuntimeDep) -> list[dict[str, Any]]:
     """Runs (replays and readiness checks), newest first."""
     return [j.summary() for j in reversed(_manager(rt).jobs.values())]
@@ -124,11 +125,11 @@ async def _watch(rt, job_id: str, wait: float, kind: str | None, after: int = 0)
     return job.summary() | {
         "events": job.events[after:],
         "event_count": len(job.events),
-        "result": job.result(),
+        "result": job.result() or None,
     }
 
 
-@router.get("/scenarios/runs/{job_id}")
+@router.get("/scenarios/runs/{job_id}", response_model=o.RunDetail)
 async def run(
     rt: RuntimeDep,
     job_id: str,
@@ -139,7 +140,7 @@ async def run(
     return await _watch(rt, job_id, wait, None, after)
 
 
-@router.get("/readiness/runs/{job_id}")
+@router.get("/readiness/runs/{job_id}", response_model=o.RunDetail)
 async def readiness_run(
     rt: RuntimeDep,
     job_id: str,
@@ -149,7 +150,7 @@ async def readiness_run(
     return await _watch(rt, job_id, wait, "readiness", after)
 
 
-@router.get("/scenarios/runs/{job_id}/report.{fmt}")
+@router.get("/scenarios/runs/{job_id}/report.{fmt}", response_class=Response, responses=o.REPORT_RESPONSES)
 async def report(rt: RuntimeDep, job_id: str, fmt: str) -> Response:
     """The run's report: html (self-contained), xml (JUnit) or json."""
     job = _job(rt, job_id)
@@ -163,13 +164,13 @@ async def report(rt: RuntimeDep, job_id: str, fmt: str) -> Response:
     raise HTTPException(404, "report formats: html, xml (JUnit), json")
 
 
-@router.get("/readiness/runs/{job_id}/report.{fmt}")
+@router.get("/readiness/runs/{job_id}/report.{fmt}", response_class=Response, responses=o.REPORT_RESPONSES)
 async def readiness_report(rt: RuntimeDep, job_id: str, fmt: str) -> Response:
     _job(rt, job_id, "readiness")
     return await report(rt, job_id, fmt)
 
 
-@router.delete("/scenarios/runs/{job_id}")
+@router.delete("/scenarios/runs/{job_id}", response_model=o.RunSummary)
 async def cancel(rt: RuntimeDep, job_id: str) -> dict[str, Any]:
     job = _job(rt, job_id)
     if job.task is not None and not job.task.done():
@@ -187,7 +188,7 @@ class RecordIn(BaseModel):
     municipality: str | None = None
 
 
-@router.post("/scenarios/record")
+@router.post("/scenarios/record", response_model=o.Recorded)
 async def record_scenario(rt: RuntimeDep, body: RecordIn) -> dict[str, Any]:
     """Turn a session or a time window of recorded exchanges into a scenario (YAML text and JSON)."""
     try:

@@ -9,185 +9,28 @@ a ``target`` every KY → debtor call of the run goes to that URL instead of the
 from __future__ import annotations
 
 import asyncio
-import random
-import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
 from simulator.capabilities import BeskedTypes, KyActions
-from simulator.runtime import CALL_SCOPE
+from simulator.runtime import CALL_SCOPE, PlatformCallError
 from simulator.scenarios import xmlmatch as xm
 from simulator.scenarios.model import Matcher, Scenario, Step
-from simulator.soap.context import InvocationContext, build_context_elements
-from simulator.soap.envelope import build_envelope, parse_xml
-from simulator.soap.ns import wsdl_namespace
+from simulator.scenarios.results import RunResult, StepResult, exchange_evidence
+from simulator.scenarios.variables import StepFailure, as_dates, generate, resolve_matchers, substitute
+from simulator.soap.envelope import parse_xml
 from simulator.traffic import ExchangeFilter
 
 if TYPE_CHECKING:
     from simulator.runtime import Runtime
 
 SCENARIO_USER_UUID = "00000000-0000-4000-8000-00000005ce11"
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 Progress = Callable[[dict[str, Any]], None]
-
-
-class StepFailure(Exception):
-    """A step that cannot go on; the message says what was missing."""
-
-
-# -- variables ----------------------------------------------------------------------------------------
-
-
-def _cpr() -> str:
-    born = date(1940, 1, 1) + timedelta(days=random.randrange(60 * 365))
-    return born.strftime("%d%m%y") + f"{random.randrange(10_000):04d}"
-
-
-def generate(name: str, spec: Any) -> str:
-    """A fresh value for one variable."""
-    if isinstance(spec, dict):
-        if "value" in spec:
-            return str(spec["value"])
-        if "date" in spec:
-            return (date.today() + timedelta(days=int(spec["date"]))).isoformat()
-        raise ValueError(f"variable {name}: use a kind, {{value: …}} or {{date: +N}}")
-    kinds: dict[str, Callable[[], str]] = {
-        "uuid": lambda: str(uuid.uuid4()),
-        "date": lambda: date.today().isoformat(),
-        "datetime": lambda: datetime.now(UTC).isoformat(timespec="seconds"),
-        "cpr": _cpr,
-        "cvr": lambda: str(random.randrange(10_000_000, 100_000_000)),
-    }
-    if spec not in kinds:
-        raise ValueError(f"variable {name}: unknown kind {spec!r} (one of {', '.join(kinds)})")
-    return kinds[spec]()
-
-
-def substitute(value: Any, variables: dict[str, str]) -> Any:
-    """``${name}`` → the run's value, in every string of a nested structure."""
-    if isinstance(value, str):
-
-        def repl(m: re.Match) -> str:
-            if m.group(1) not in variables:
-                raise StepFailure(f"unknown variable ${{{m.group(1)}}} (declare it under variables)")
-            return variables[m.group(1)]
-
-        return _VAR.sub(repl, value)
-    if isinstance(value, dict):
-        return {k: substitute(v, variables) for k, v in value.items()}
-    if isinstance(value, list):
-        return [substitute(v, variables) for v in value]
-    return value
-
-
-def _matchers(ms: list[Matcher], variables: dict[str, str]) -> list[Matcher]:
-    return [Matcher.model_validate(substitute(m.model_dump(exclude_none=True), variables)) for m in ms]
-
-
-DATE_ARGS = (
-    "valid_from",
-    "valid_to",
-    "due_date",
-    "last_payment_date",
-    "period_from",
-    "period_to",
-    "value_date",
-)
-
-
-def _dates(value: Any) -> Any:
-    """ISO dates under the ledger's date keys → date objects (the ledger stores them as dates)."""
-    if isinstance(value, dict):
-        return {
-            k: date.fromisoformat(v) if k in DATE_ARGS and isinstance(v, str) else _dates(v) for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_dates(v) for v in value]
-    return value
-
-
-# -- results ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class StepResult:
-    index: int
-    label: str
-    kind: str
-    id: str | None = None
-    item: str | None = None
-    verdict: str = "pending"  # pass | fail | error | skipped
-    message: str | None = None
-    started_at: str | None = None
-    duration_ms: float = 0.0
-    exchanges: list[dict[str, Any]] = field(default_factory=list)  # evidence: id, service, operation, decision…
-    checks: list[dict[str, Any]] = field(default_factory=list)
-    diff: str | None = None
-    actual_xml: str | None = None
-
-    @property
-    def passed(self) -> bool:
-        return self.verdict == "pass"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
-
-
-@dataclass
-class RunResult:
-    run_id: str
-    scenario: str
-    municipality: str
-    session: str
-    target: str | None
-    started_at: str
-    finished_at: str | None = None
-    duration_ms: float = 0.0
-    variables: dict[str, str] = field(default_factory=dict)
-    steps: list[StepResult] = field(default_factory=list)
-    state: str = "running"  # running | finished | cancelled | error
-
-    @property
-    def verdict(self) -> str:
-        if self.state == "running":
-            return "running"
-        return "pass" if self.steps and all(s.passed for s in self.steps) else "fail"
-
-    @property
-    def passed(self) -> bool:
-        return self.verdict == "pass"
-
-    def as_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k != "steps"}
-        out["verdict"] = self.verdict
-        out["steps"] = [s.as_dict() for s in self.steps]
-        out["counts"] = {v: sum(1 for s in self.steps if s.verdict == v) for v in ("pass", "fail", "error", "skipped")}
-        return out
-
-
-def exchange_evidence(row: dict[str, Any]) -> dict[str, Any]:
-    started = row.get("started_at")
-    return {
-        "id": row.get("id"),
-        "started_at": started.isoformat() if isinstance(started, datetime) else started,
-        "service": row.get("service"),
-        "operation": row.get("operation"),
-        "municipality": row.get("municipality"),
-        "origin": row.get("origin"),
-        "decision": row.get("decision"),
-        "status": row.get("status"),
-        "fault_code": row.get("fault_code"),
-        "reason": row.get("reason"),
-        "route_target": row.get("route_target"),
-        "agreement_uuid": row.get("agreement_uuid"),
-        "system_uuid": row.get("system_uuid"),
-    }
 
 
 # -- waiting for recorded exchanges ---------------------------------------------------------------------
@@ -253,7 +96,8 @@ class ScenarioRun:
         self.target = target
         run_id = str(uuid.uuid4())
         self.on_progress = on_progress
-        self.vars: dict[str, str] = {"municipality": muni, "run_id": run_id}
+        debtor_system = rt.routes.municipalities[muni].debtor_system or ""
+        self.vars: dict[str, str] = {"municipality": muni, "debtor_system": debtor_system, "run_id": run_id}
         # uuid variables ascend in declaration order, so whatever the systems sort by id (KY lists
         # sub-claims by UUID) comes out in the recorded order
         ordered = iter(sorted(str(uuid.uuid4()) for s in scenario.variables.values() if s == "uuid"))
@@ -370,7 +214,7 @@ class ScenarioRun:
         failed: list[tuple[Matcher, xm.Check, etree._Element | None]] = []
         for doc, matchers in ((response, step.expect), (request, step.expect_request)):
             doc = xm.normalise(doc, rules)
-            for m in _matchers(matchers, self.vars):
+            for m in resolve_matchers(matchers, self.vars):
                 c = xm.check(doc, m)
                 res.checks.append(c.as_dict())
                 if not c.ok:
@@ -406,7 +250,7 @@ class ScenarioRun:
         return row
 
     async def _ky(self, step: Step) -> dict[str, Any]:
-        from simulator.ky.ledger import KyError
+        from simulator.ky.errors import KyError
 
         ledger = self.rt.find(KyActions)
         if ledger is None:
@@ -420,7 +264,7 @@ class ScenarioRun:
         try:
             match step.ky.action:
                 case "create_account":
-                    out = await ledger.create_account(_dates({"municipality": muni, **a}))
+                    out = await ledger.create_account(as_dates({"municipality": muni, **a}))
                 case "pay":
                     out = await ledger.pay(
                         a["claim_uuid"],
@@ -456,42 +300,30 @@ class ScenarioRun:
 
     async def _send(self, step: Step) -> dict[str, Any]:
         s = step.send
-        routes = self.rt.routes
-        system = routes.systems.get(s.system) or routes.systems_by_uuid.get(s.system)
-        if system is None:
-            raise StepFailure(f"send: unknown system {s.system!r}")
-        service = routes.services.get(s.service)
-        if service is None:
-            raise StepFailure(f"send: unknown service {s.service!r}")
-        agreements = routes.agreements_for(system.key, self.municipality, service.name)
-        if not agreements:
-            raise StepFailure(
-                f"system {system.key} has no active service agreement for {service.name} in {self.municipality}"
-            )
+        service = self.rt.routes.services.get(s.service)
         payload = parse_xml(substitute(s.payload, self.vars).encode("utf-8"))
-        op = s.operation or etree.QName(payload).localname.removesuffix("Request")
-        inv = InvocationContext(
-            service_agreement_uuid=agreements[0].uuid,
-            user_system_uuid=system.uuid,
-            user_uuid=SCENARIO_USER_UUID,
-            service_uuid=service.uuid,
-            callers_service_call_identifier=str(uuid.uuid4()),
-        )
-        for i, el in enumerate(build_context_elements(inv, self.municipality)):
-            payload.insert(i, el)
         scope = {"session": self.result.session}
-        if self.target and service.direction == "ky-to-debtor":
+        if self.target and service is not None and service.direction == "ky-to-debtor":
             scope["target"] = self.target
         token = CALL_SCOPE.set(scope)
         try:
-            soap_action = wsdl_namespace(service.area, service.name, service.version) + op
-            resp = await self.rt.call(service.name, build_envelope(payload), soap_action=soap_action, origin="scenario")
+            resp = await self.rt.call_as(
+                substitute(s.system, self.vars),
+                self.municipality,
+                s.service,
+                payload,
+                origin="scenario",
+                user_uuid=SCENARIO_USER_UUID,
+                operation=s.operation,
+            )
+        except PlatformCallError as e:
+            raise StepFailure(f"send: {e}") from None
         finally:
             CALL_SCOPE.reset(token)
         return await self._exchange(resp.exchange_id)
 
     def _selects(self, matchers: list[Matcher]) -> Callable[[dict[str, Any]], bool]:
-        ms = _matchers(matchers, self.vars)
+        ms = resolve_matchers(matchers, self.vars)
 
         def ok(row: dict[str, Any]) -> bool:
             if row.get("id") in self.consumed:
@@ -517,7 +349,8 @@ class ScenarioRun:
         if row is None:
             what = f"{r.service}{'/' + r.operation if r.operation else ''} for municipality {muni}"
             sel = "; ".join(
-                f"{m.path} = {m.equals or m.regex or m.number or m.exists}" for m in _matchers(r.match, self.vars)
+                f"{m.path} = {m.equals or m.regex or m.number or m.exists}"
+                for m in resolve_matchers(r.match, self.vars)
             )
             raise StepFailure(f"no call {what}{' with ' + sel if sel else ''} arrived within {r.within_s:g}s")
         return row

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from simulator.capabilities import BeskedTypes, SortimentDelivery
 from simulator.scenarios import model
-from simulator.scenarios.engine import Progress, RunResult, ScenarioRun, StepResult
+from simulator.scenarios.engine import Progress, ScenarioRun
+from simulator.scenarios.results import RunResult, StepResult
 
 if TYPE_CHECKING:
     from simulator.runtime import Runtime

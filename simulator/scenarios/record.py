@@ -5,7 +5,9 @@ made become ``send`` steps, calls from the debtor system become ``receive`` step
 the Beskedfordeler ``receive_message`` steps, each with matchers on the leaf values of what was seen.
 Every UUID and CPR number that the replayed calls put in (account, claims, payments, …) becomes a
 variable with a fresh value per run; ids the debtor system makes up, and timestamps, are volatile (the
-matchers only require them to be there). Today's date becomes ``${today}``.
+matchers only require them to be there). Today's date becomes ``${today}``. Sortiment-bound values (claim
+types) stay as recorded; the recorded municipality becomes ``${municipality}`` wherever it appears (MyndighedCVR,
+``urn:oio:cvr-nr:…``) and its debtor system ``${debtor_system}``, so a replay works for any municipality.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from lxml import etree
 
 from simulator.capabilities import BeskedTypes
 from simulator.scenarios import xmlmatch as xm
+from simulator.scenarios.kycalls import ky_args
 from simulator.scenarios.model import FORMAT, Scenario, parse
 from simulator.traffic import ExchangeFilter
 
@@ -34,113 +37,6 @@ SKIP_ORIGINS = ("klassifikation",)  # sortiment deliveries belong to item 3, not
 
 class RecordError(ValueError):
     pass
-
-
-def _t(el: etree._Element | None, path: str) -> str | None:
-    if el is None:
-        return None
-    found = el.find(path)
-    return (found.text or "").strip() or None if found is not None else None
-
-
-def _clean(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if v not in (None, "", [], {})}
-
-
-def _party(el: etree._Element | None) -> dict[str, Any]:
-    return _clean({"cpr": _t(el, "CPR"), "cvr": _t(el, "CVR"), "name": _t(el, "Navn")})
-
-
-def ky_args(operation: str, p: etree._Element) -> tuple[str, dict[str, Any]] | None:
-    """(ledger action, arguments) of a KY request (namespace-free payload), or None for other operations."""
-    if operation == "OpretDebitorkonto":
-        k = p.find("Debitorkonto")
-        if k is None:
-            return None
-        claims = []
-        for f in k.findall("Fordring"):
-            claims.append(
-                _clean(
-                    {
-                        "uuid": _t(f, "FordringUUID"),
-                        "fordringstype": _t(f, "FordringstypeUUID"),
-                        "amount": _t(f, "Beloeb"),
-                        "period_from": _t(f, "PeriodeFra"),
-                        "period_to": _t(f, "PeriodeTil"),
-                        "due_date": _t(f, "Forfaldsdato"),
-                        "last_payment_date": _t(f, "SidsteRettidigeBetalingsdato"),
-                        "subclaims": [
-                            _clean(
-                                {
-                                    "uuid": _t(s, "DelfordringUUID"),
-                                    "amount": _t(s, "Beloeb"),
-                                    "period_from": _t(s, "PeriodeFra"),
-                                    "period_to": _t(s, "PeriodeTil"),
-                                    "kontering": _t(s, "Kontering"),
-                                }
-                            )
-                            for s in f.findall("Delfordring")
-                        ],
-                    }
-                )
-            )
-        liabilities = [
-            _clean(
-                {
-                    "uuid": _t(h, "HaeftelseUUID"),
-                    "role": _t(h, "Rolle"),
-                    **_party(h.find("Part")),
-                    "valid_from": _t(h, "GyldigFra"),
-                    "valid_to": _t(h, "GyldigTil"),
-                }
-            )
-            for h in k.findall("Haeftelse")
-        ]
-        return "create_account", _clean(
-            {
-                "account_uuid": _t(k, "DebitorkontoUUID"),
-                "kind": _t(k, "Hovedoplysninger/DebitorkontoType"),
-                "debitor": _party(k.find("Debitor")),
-                "liabilities": liabilities,
-                "opkraevningsform": _t(k, "Opkraevning/Opkraevningsform"),
-                "claims": claims,
-            }
-        )
-    if operation == "ForetagIndbetaling":
-        ib = p.find("Indbetaling")
-        return "pay", _clean(
-            {
-                "claim_uuid": _t(ib, "FordringUUID"),
-                "amount": _t(ib, "Beloeb"),
-                "subclaim_uuid": _t(ib, "DelfordringUUID"),
-                "value_date": _t(ib, "Valoerdato"),
-                "payment_uuid": _t(ib, "IndbetalingUUID"),
-            }
-        )
-    if operation == "RetFordringTilstand":
-        return "change_claim_state", _clean(
-            {
-                "claim_uuid": _t(p, "FordringUUID"),
-                "state": _t(p, "Tilstand"),
-                "down_adjustment": _t(p, "NedreguleringBeloeb"),
-                "reason": _t(p, "Begrundelse"),
-            }
-        )
-    if operation in ("AfslutHaeftelse", "AfslutAdministrator"):
-        return "end_liability", _clean(
-            {
-                "liability_uuid": _t(p, "HaeftelseUUID"),
-                "valid_to": _t(p, "GyldigTil"),
-                "reason": _t(p, "Begrundelse"),
-            }
-        )
-    if operation == "SoegDebitorkonto":
-        return "search_accounts", _party(p.find("Part"))
-    if operation == "LaesDebitorkonto":
-        return "read_account", _clean({"account_uuid": _t(p, "DebitorkontoUUID")})
-    if operation == "SoegDelfordringTilIndbetaling":
-        return "open_subclaims", _clean({"account_uuid": _t(p, "DebitorkontoUUID"), **_party(p.find("Part"))})
-    return None
 
 
 def _strip_context(payload: etree._Element) -> etree._Element:
@@ -166,13 +62,14 @@ def _raw_payload(body: str) -> etree._Element | None:
 
 
 class _Vars:
-    """Input values (UUIDs, CPR numbers) → variable names."""
+    """Input values (UUIDs, CPR numbers) → variable names; the recorded municipality → ``${municipality}``."""
 
-    def __init__(self, today: str) -> None:
+    def __init__(self, today: str, municipality: str | None = None) -> None:
         self.names: dict[str, str] = {}
         self.kinds: dict[str, str] = {}
         self.today = today
         self.today_used = False
+        self.municipality = municipality
 
     def add(self, value: str, hint: str, kind: str) -> None:
         if value in self.names:
@@ -193,7 +90,16 @@ class _Vars:
         if out == self.today:
             self.today_used = True
             return "${today}"
+        if self.municipality:
+            if out == self.municipality:
+                return "${municipality}"
+            out = out.replace(f"cvr-nr:{self.municipality}", "cvr-nr:${municipality}")
         return out
+
+    def xml(self, document: str) -> str:
+        """A recorded XML text with the inputs and the municipality (as element text) replaced."""
+        out = self.text(document)
+        return out.replace(f">{self.municipality}<", ">${municipality}<") if self.municipality else out
 
     def deep(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -205,9 +111,21 @@ class _Vars:
         return value
 
 
+SORTIMENT_BOUND = ("fordringstype", "FordringstypeUUID")
+"""Values that name a Klasse of KY's debtor sortiment: kept as recorded (a fresh UUID is no claim type)."""
+
+
+def _sortiment_bound(body: str | None) -> set[str]:
+    """The sortiment-bound values in a recorded body (they identify no object of the run)."""
+    doc = xm.payload_of(body)
+    return {t for name in SORTIMENT_BOUND[1:] for t in xm.select(doc, f"//{name}")}
+
+
 def _collect_inputs(v: _Vars, value: Any, hint: str) -> None:
     if isinstance(value, dict):
         for k, x in value.items():
+            if k in SORTIMENT_BOUND:
+                continue
             key_hint = k
             if k == "uuid":
                 key_hint = {"claims": "claim", "subclaims": "subclaim", "liabilities": "liability"}.get(hint, hint)
@@ -304,9 +222,9 @@ async def load_rows(
         if not own:
             raise RecordError(f"no exchanges are tagged with session {session!r}")
         ids = {m.group(0) for r in own for m in UUID_RE.finditer(r["request_body"] or "")}
-        for r in own:  # context ids identify systems and calls, not the scenario's objects
+        for r in own:  # context ids identify systems and calls, claim types the sortiment: not the run's objects
             ctx = r.get("context") or {}
-            ids -= {str(x) for x in ctx.values()}
+            ids -= {str(x) for x in ctx.values()} | _sortiment_bound(r["request_body"])
         start = min(r["started_at"] for r in own)
         end = until or (max(r["started_at"] for r in own) + timedelta(seconds=grace_s))
         others = await store.rows(ExchangeFilter(since=start, until=end, other_than_session=session))
@@ -342,10 +260,12 @@ def build_scenario(
 ) -> Scenario:
     """A scenario from recorded exchanges (see the module docstring)."""
     today = _aware(rows[0]["started_at"]).date().isoformat() if rows else date.today().isoformat()
-    v = _Vars(today)
     systems_by_uuid = rt.routes.systems_by_uuid
     catalogue = rt.find(BeskedTypes)
     muni = municipality or next((r["municipality"] for r in rows if r.get("municipality")), None)
+    recorded = next((r["municipality"] for r in rows if r.get("municipality")), muni)
+    v = _Vars(today, recorded)
+    recorded_debtor = rt.routes.municipalities[recorded].debtor_system if recorded in rt.routes.municipalities else None
 
     # pass 1: what the replayed calls put in → variables
     plans: list[tuple[str, dict[str, Any], Any]] = []
@@ -362,7 +282,7 @@ def build_scenario(
                 for el in raw.iter():
                     if isinstance(el.tag, str) and len(el) == 0 and el.text:
                         t = el.text.strip()
-                        if UUID_RE.fullmatch(t):
+                        if UUID_RE.fullmatch(t) and etree.QName(el).localname not in SORTIMENT_BOUND:
                             v.add(t, etree.QName(el).localname, "uuid")
                         elif etree.QName(el).localname == "CPR":
                             v.add(t, "cpr", "cpr")
@@ -389,10 +309,16 @@ def build_scenario(
             stamp_tags |= stamps
             step = {
                 "send": {
-                    "system": system.key if system else r.get("system_uuid") or "?",
+                    "system": (
+                        "${debtor_system}"  # the municipality's debtor system, whichever municipality replays
+                        if system and system.key == recorded_debtor
+                        else system.key
+                        if system
+                        else r.get("system_uuid") or "?"
+                    ),
                     "service": r["service"],
                     "operation": r["operation"],
-                    "payload": v.text(payload),
+                    "payload": v.xml(payload),
                 },
                 "expect": ids + others,
             }

@@ -198,11 +198,12 @@ class Pipeline:
         if not agreement.active:
             raise SoapFaultError(ErrorCode.AGREEMENT_INACTIVE, f"service agreement {agreement.uuid} is not active")
 
-        if contract is not None and service.validation != "off":
+        validation = request.validation or service.validation
+        if contract is not None and validation != "off":
             violations = contract.validate_request(envelope.payload)
             if violations:
                 trace.set(violations=[f"request: {v}" for v in violations])
-                if service.validation == "strict":
+                if validation == "strict":
                     raise SoapFaultError(
                         ErrorCode.REQUEST_SCHEMA,
                         "the request violates the contract: " + "; ".join(violations[:5]),
@@ -341,11 +342,15 @@ class Pipeline:
         if payload is not None and payload.tag == f"{{{SOAP11}}}Fault":
             fault_code = fault_code_of(body) or "PROVIDER-FAULT"
             trace.set(decision="provider-fault")
-        elif contract is not None and payload is not None and service.validation != "off":
+        elif (
+            contract is not None
+            and payload is not None
+            and (validation := request.validation or service.validation) != "off"
+        ):
             violations = contract.validate_response(payload)
             if violations:
                 trace.set(violations=(trace.row["violations"] or []) + [f"response: {v}" for v in violations])
-                if service.validation == "strict":
+                if validation == "strict":
                     raise SoapFaultError(
                         ErrorCode.RESPONSE_SCHEMA,
                         "the provider's response violates the contract: " + "; ".join(violations[:5]),

@@ -191,7 +191,9 @@ def read_route_files(directory: Path, *, known_contracts: set[str] | None = None
             r.bad("services.yaml", it, f"path '{path}' must look like /service/<Area>/<Service>/<version>")
         contract = it.get("contract")
         official = it.get("official_contract")
-        validation = it.get("validation", "strict" if official else "off")
+        # a service with a contract is validated strictly unless the file says otherwise (never laxer than
+        # the platform); lenient/off are for a user's own experiments
+        validation = it.get("validation", "strict" if official or contract else "off")
         validation = "off" if validation is False else validation  # YAML 1.1 reads a bare off as false
         if validation not in ("off", "lenient", "strict"):
             r.bad("services.yaml", it, "validation must be off, lenient or strict")

@@ -27,6 +27,7 @@ class SoapRequest:
     headers: dict[str, str] = field(default_factory=dict)
     client_cert: str | bytes | None = None  # the TLS client certificate (PEM or DER), when one was presented
     target_override: str | None = None  # send to this provider URL instead of the route's (scenario --target)
+    validation: str | None = None  # strict | lenient | off for this call instead of the service's (a readiness run)
 
 
 @dataclass

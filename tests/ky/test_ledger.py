@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from simulator.ky import KyLedger
-from tests.ky.conftest import COMPONENTS, DEMO_CVR, OTHER_CVR, PRISME_AGREEMENT, PRISME_SYSTEM
+from tests.ky.conftest import COMPONENTS, DEMO_CVR, OTHER_CVR, PRISME_AGREEMENT, PRISME_SYSTEM, set_validation
 from tests.ky.messages import PATH, action, coverage, kvittering
 
 
@@ -36,7 +36,8 @@ async def _post(sim, body: bytes, write_off: bool = False) -> tuple[str, str | N
     return kvittering(r.content)
 
 
-async def test_refusals_each_have_a_stable_code(sim_factory, backend) -> None:
+async def test_refusals_each_have_a_stable_code(sim_factory, backend, routes_dir) -> None:
+    set_validation(routes_dir, "off")  # KY-DA-000 is KY's own answer to what the contract check would refuse
     async with sim_factory(backend=backend, components=COMPONENTS) as sim:
         acc = await _account(sim)
         claim = acc["claims"][0]
@@ -73,6 +74,23 @@ async def test_refusals_each_have_a_stable_code(sim_factory, backend) -> None:
 
         view = (await sim.client.get(f"/api/ky/claims/{claim['uuid']}")).json()
         assert (view["written_off"], view["covered"], view["outstanding"]) == ("40.00", "0.00", "60.00")
+
+
+async def test_sf1590_requests_are_validated_strictly_by_default(sim_factory) -> None:
+    """Out of the box the platform refuses what the SF1590 contract refuses (SP-150), before KY books anything:
+    here a write-off whose Aarsag is not in the contract's list and a coverage without its amount."""
+    async with sim_factory(components=COMPONENTS) as sim:
+        assert sim.rt.routes.services["DaekningAfskrivningRegistreringAfsend"].validation == "strict"
+        claim = (await _account(sim))["claims"][0]["uuid"]
+        bad_reason = coverage(claim, "5.00", write_off=True).replace(b">Uerholdelig<", b">Udenfor<")
+        assert b">Udenfor<" in bad_reason
+        for body, write_off in ((bad_reason, True), (coverage(claim, "10.00", omit="Beloeb"), False)):
+            r = await sim.client.post(
+                PATH, content=body, headers={"SOAPAction": action(write_off), "Content-Type": "text/xml"}
+            )
+            assert r.status_code == 500 and b"SP-150" in r.content, r.text
+        view = (await sim.client.get(f"/api/ky/claims/{claim}")).json()
+        assert (view["written_off"], view["covered"], view["postings_count"]) == ("0.00", "0.00", 0)
 
 
 async def test_a_repeated_coverage_counts_once_even_when_concurrent(sim_factory, backend) -> None:

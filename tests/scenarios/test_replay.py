@@ -112,3 +112,19 @@ async def test_target_override_sends_the_runs_calls_elsewhere(env: Env) -> None:
     pay = next(s for s in result.steps if s.id == "pay")
     assert "per-call target override" in pay.exchanges[0]["reason"]
     assert pay.exchanges[0]["route_target"] == f"{env.debtor.url}/{CVR}/service/OIR/DebitorIndbetalingAfsend/1"
+
+
+async def test_a_recording_replays_for_another_municipality(env: Env, tmp_path: Path) -> None:
+    """Sortiment-bound values (the claim types) are kept as recorded, and the municipality is a parameter
+    everywhere it appears (the debtor's MyndighedCVR in its messages), so a run recorded for 11111111 replays
+    against 22222222's debtor system."""
+    sc = await _recorded(env, tmp_path)
+    text = model.dumps(sc)
+    create = next(s for s in sc.steps if s.ky and s.ky.action == "create_account")
+    claim_types = {c["fordringstype"] for c in create.ky.args["claims"]}
+    assert claim_types and all(not t.startswith("${") for t in claim_types)  # a Klasse of the sortiment
+    assert "${municipality}" in text and f"equals: '{CVR}'" not in text
+    replay = await run_scenario(env.rt, sc, municipality="22222222")
+    assert replay.passed, [(s.label, s.message, s.diff) for s in replay.steps if not s.passed]
+    tagged = await env.rt.exchanges.page(ExchangeFilter(session=replay.session), limit=50)
+    assert {e["municipality"] for e in tagged} == {"22222222"}
