@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 import uuid as uuidlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -315,12 +315,19 @@ class Deliverer:
             async with self.rt.db.session() as s, s.begin():
                 s.add(row)
         if row.outcome == "accepteret":
-            sub.acknowledged_version = row.kvittering_version
-            sub.acknowledged_at = datetime.now(UTC)
-            sub.failures, sub.next_attempt_at, sub.last_error = 0, None, None
-            if (row.kvittering_version or 0) < current.version:  # the receiver says it holds less: go on
-                sub.last_error = f"receipt acknowledges version {row.kvittering_version}, not {current.version}"
-            await self._save(sub)
+            behind = (row.kvittering_version or 0) < current.version  # the receiver says it holds less: go on
+            acked = replace(
+                sub,
+                acknowledged_version=row.kvittering_version,
+                acknowledged_at=datetime.now(UTC),
+                failures=0,
+                next_attempt_at=None,
+                last_error=f"receipt acknowledges version {row.kvittering_version}, not {current.version}"
+                if behind
+                else None,
+            )
+            await self._save(acked)  # stored before anyone (the admin API, readiness) is told
+            sub.__dict__.update(acked.__dict__)
         else:
             await self._failed(sub, row.detail)
         return row

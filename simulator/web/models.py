@@ -41,32 +41,32 @@ class Verification(ExchangeQuery):
 
 
 class ExchangeSummary(BaseModel):
-    """One recorded exchange without its bodies."""
+    """One recorded exchange without its bodies (fields without a value may be left out)."""
 
     seq: int
     id: str
     started_at: datetime
     duration_ms: float
     origin: str
-    service: str | None
-    operation: str | None
-    municipality: str | None
-    system_uuid: str | None
-    agreement_uuid: str | None
-    route_target: str | None
+    service: str | None = None
+    operation: str | None = None
+    municipality: str | None = None
+    system_uuid: str | None = None
+    agreement_uuid: str | None = None
+    route_target: str | None = None
     decision: str
     reason: str
     status: str = Field(description="ok | fault")
-    fault_code: str | None
+    fault_code: str | None = None
     http_status: int
-    callers_call_id: str | None
-    correlation_id: str | None
-    session: str | None
-    provider_ms: float | None
+    callers_call_id: str | None = None
+    correlation_id: str | None = None
+    session: str | None = None
+    provider_ms: float | None = None
     request_truncated: bool
     response_truncated: bool
-    violations: list[Any] | None
-    context: dict[str, Any] | None
+    violations: list[Any] | None = None
+    context: dict[str, Any] | None = None
 
 
 class Exchange(ExchangeSummary):

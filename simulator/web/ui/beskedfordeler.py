@@ -12,6 +12,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from simulator.beskedfordeler import api as bf
+from simulator.ky import besked_receiver as ky_receiver
 from simulator.web.deps import RuntimeDep
 from simulator.web.ui.common import (
     act,
@@ -37,6 +38,10 @@ def unavailable(request: Request) -> HTMLResponse:
     return _unavailable(request, "beskedfordeler", TITLE, "beskedfordeler")
 
 
+async def _ky_received(rt) -> list[ky_receiver.Modtaget]:
+    return [ky_receiver.Modtaget.model_validate(r) for r in await ky_receiver.modtaget(rt, limit=20, beskedtype=None)]
+
+
 @router.get("/ui/beskedfordeler", response_class=HTMLResponse)
 async def beskedfordeler(request: Request, rt: RuntimeDep) -> HTMLResponse:
     if not loaded(rt, "beskedfordeler"):
@@ -47,7 +52,7 @@ async def beskedfordeler(request: Request, rt: RuntimeDep) -> HTMLResponse:
         abonnementer=bf.abonnementer(rt),
         beskeder=bf.beskeder(rt, limit=50, system=None, municipality=None),
         beskedtyper=bf.beskedtyper(rt),
-        ky=bf.ky_modtaget(rt, limit=20, beskedtype=None),
+        ky=_ky_received(rt),
     )
     names = {b["uuid"]: b["name"] for b in data["beskedtyper"] or []}
     return render(
@@ -103,9 +108,7 @@ async def gensend(request: Request, rt: RuntimeDep, uuid: str) -> RedirectRespon
         result = await bf.gensend(rt, uuid, bf.BeskedRef(besked_id=form.get("besked_id") or None))
     except refusals() as e:
         return back(target, err=f"re-queue failed: {reason_of(e)}")
-    moved = result.get("moved") or []
-    count = len(moved) if isinstance(moved, list) else moved
-    return back(target, msg=f"re-queued {count} message(s) from the error queue to dueslag {uuid}")
+    return back(target, msg=f"re-queued {len(result.moved)} message(s) from the error queue to dueslag {uuid}")
 
 
 @router.post("/ui/beskedfordeler/dueslag/{uuid}/genoptag")

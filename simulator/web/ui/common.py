@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
+from pydantic import BaseModel
 
 HERE = Path(__file__).resolve().parent.parent
 STATIC = HERE / "static"
@@ -135,6 +136,18 @@ def refusals() -> tuple[type[Exception], ...]:
     return (HTTPException, KyError, LookupError, ValueError)
 
 
+def _plain(value: Any) -> Any:
+    """A service answer as the templates read it: typed models and stored rows as plain dicts."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    mapper = getattr(value, "__mapper__", None)  # a stored row the API's response model would read
+    if mapper is not None:
+        return {a.key: getattr(value, a.key) for a in mapper.column_attrs}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 async def calls(**work: Awaitable[Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """Run several service calls at once; returns (result by name, problem by name). A call that fails
     with a refusal gives None and its reason."""
@@ -143,7 +156,7 @@ async def calls(**work: Awaitable[Any]) -> tuple[dict[str, Any], dict[str, str]]
 
     async def one(name: str, job: Awaitable[Any]) -> None:
         try:
-            data[name] = await job
+            data[name] = _plain(await job)
         except refusals() as e:
             data[name] = None
             errors[name] = f"{name}: {reason_of(e)}"
