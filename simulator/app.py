@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import unquote
 
 from fastapi import FastAPI, Response
 
@@ -88,14 +89,18 @@ class SimulatorApp:
     async def _soap(self, scope, receive, send) -> None:
         method = scope["method"]
         path = scope["path"]
-        if method == "GET" and scope.get("query_string", b"").lower() in (b"wsdl", b"wsdl="):
+        query = scope.get("query_string", b"")
+        if method == "GET" and (query.lower() in (b"wsdl", b"wsdl=") or query.startswith(b"xsd=")):
+            xsd = unquote(query[4:].decode("latin-1")) if query.startswith(b"xsd=") else None
             try:
-                body = wsdl_for(self.runtime.routes, self.runtime.pipeline, path, self.runtime.settings.base_url)
+                body = wsdl_for(self.runtime.routes, self.runtime.pipeline, path, self.runtime.settings.base_url, xsd)
             except LookupError as e:
                 return await _plain(send, 404, str(e).encode())
             return await _plain(send, 200, body, b"text/xml; charset=utf-8")
         if method != "POST":
-            return await _plain(send, 405, b"POST a SOAP 1.1 envelope, or GET ?wsdl", extra=[(b"allow", b"GET, POST")])
+            return await _plain(
+                send, 405, b"POST a SOAP 1.1 envelope, or GET ?wsdl (?xsd=<file>)", extra=[(b"allow", b"GET, POST")]
+            )
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         limit = self.runtime.settings.max_body_bytes
         chunks: list[bytes] = []
