@@ -87,6 +87,7 @@ class XsdContract(WsdlContract):
         *,
         invocation_context: bool = True,
         request_header: bool = False,
+        about: str = "",
     ) -> None:
         """`operations`: name → (request element, response element), local names in the service namespace;
         `lora`: request/response element → the local name of the one LoRa element it must carry;
@@ -95,6 +96,7 @@ class XsdContract(WsdlContract):
         self.name = name
         self.invocation_context = invocation_context
         self.request_header = request_header
+        self.about = about
         self.service_name = service
         self.namespace = wsdl_namespace(area, service, version)
         self._schema_el = schema
@@ -231,6 +233,12 @@ def read_contract(obj: str) -> XsdContract:
         lora_names,
         invocation_context=False,
         request_header=True,
+        about=f"""The read operations (laes, list, soeg) of KOMBIT's **public** SF1510 {obj} version 5 contract, in its
+shape: the same operations, SOAPActions, messages (`RequestHeader` header part, body part), request/response
+elements and context elements (`CallContext?`, `AuthorityContext?`, no `InvocationContext`). Ours: the LoRa
+content (`{lora}`) is described only as "one element of that namespace", because the official LoRa schemas are
+not ours to ship; the write operations are not offered. For the full typed LoRa model, generate your code from
+KOMBIT's public SF1510 package instead: the simulator answers it exactly as generated.""",
     )
 
 
@@ -288,6 +296,11 @@ def sortiment_modtag_contract() -> XsdContract:
         1,
         _schema(SORTIMENT_MODTAG, body),
         {"SortimentModtag": ("SortimentModtagRequest", "SortimentModtagResponse")},
+        about="""**The simulator's own stand-in for SF7002 "Overfør Sortiment"**, whose contract is not public: the
+debtor system provides `SortimentModtag`; the simulator (as Klassifikation) delivers KY's debtor sortiment to it,
+whole and then as changes, and expects a receipt. Everything in `SortimentModtagServiceMsg.xsd` is our design
+(docs/contracts/sortiment.md); the Klasser inside are official LoRa `klasse:Klasse` elements (admitted by
+namespace).""",
     )
 
 

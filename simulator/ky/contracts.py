@@ -347,6 +347,16 @@ class ReferenceContract(SpyneContract):
     """SpyneContract that also references the SF2900 ``Forretningskvittering`` element in its own
     namespace (``ref="kv:Forretningskvittering"``), like the context elements."""
 
+    about = """**This is the simulator's reference model of an SF1590_B (ØiR) debtor service, not KOMBIT's contract.**
+KOMBIT's WSDL/XSD for these services ship only in its integration package and are not public. Public are: the
+service names and UUIDs (except SF1590_B_02's), some operation names (OpretDebitorkonto, RetFordringTilstand,
+AfslutHæftelse, AfslutAdministrator, ForetagIndbetaling, SøgDelfordringTilIndbetaling), Serviceplatformen's
+conventions (namespaces, ASCII SOAPActions, the context elements, SF2900's Kvittering, ServiceplatformFault).
+Our inference: the other operation names, every business element and type in `xsd/Debitor_1.xsd` (names,
+cardinalities, enumerations), and the request/response element names. The field-by-field description is
+docs/contracts/sf1590.md in the simulator's repository. When KOMBIT's package arrives, point the simulator at it
+(official-contract mode) and regenerate your code from it."""
+
     def _postprocess(self, root: etree._Element) -> None:
         super()._postprocess(root)
         schemas = {s.get("targetNamespace"): s for s in root.iter(f"{{{XS}}}schema")}

@@ -132,7 +132,7 @@ class Pipeline:
         trace.set(operation=operation.name)
 
         ctx = read_context(envelope.payload)
-        if ctx.invocation is None and contract is not None and not contract.invocation_context:
+        if contract is not None and not contract.invocation_context:  # e.g. SF1510: an InvocationContext is a violation
             system, agreement, municipality = await self._implicit_caller(request, envelope, ctx, service, trace)
         else:
             system, agreement, municipality = await self._invocation_caller(request, envelope, ctx, service, trace)
@@ -426,18 +426,24 @@ class Pipeline:
         await self.recorder.record(trace.row)
 
 
-def wsdl_for(routes: RouteTable, pipeline: Pipeline, path: str, base_url: str, xsd: str | None = None) -> bytes:
-    """The WSDL of the service at `path` (or, with `xsd`, that schema file of its package), with its locations
-    on this simulator."""
+def contract_at(routes: RouteTable, pipeline: Pipeline, path: str) -> tuple[ServiceDef, Contract]:
+    """The service at `path` and the contract in force for it; LookupError when there is none."""
     service = routes.service_for_path(path)
     if service is None:
         raise LookupError(f"no service is registered at {path}")
     contract = pipeline.contract_for(service)
     if contract is None:
         raise LookupError(f"{service.name} has no contract to describe")
+    return service, contract
+
+
+def wsdl_for(routes: RouteTable, pipeline: Pipeline, path: str, base_url: str, xsd: str | None = None) -> bytes:
+    """The WSDL of the service at `path` (or, with `xsd`, that schema file of its package), with its locations
+    on this simulator."""
+    service, contract = contract_at(routes, pipeline, path)
     if xsd is not None:
         return contract.xsd(xsd, base_url + service.path)
     return contract.wsdl(base_url + service.path)
 
 
-__all__ = ["Pipeline", "parse_xml", "wsdl_for"]
+__all__ = ["Pipeline", "contract_at", "parse_xml", "wsdl_for"]

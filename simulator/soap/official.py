@@ -252,6 +252,13 @@ class OfficialContract:
                     seen.add(path)
                     todo.append((_parse(path).getroot(), str(path)))
 
+    @property
+    def about(self) -> str:
+        return (
+            f"The contract loaded unchanged from `{self.folder}` (official-contract mode): its WSDL "
+            f"`{self.package.main}` and every file it reaches. Nothing in it is the simulator's inference."
+        )
+
     @cached_property
     def package(self) -> ContractPackage:
         """The WSDL and every file it reaches (wsdl:import, xs:import/include), by path inside the folder."""

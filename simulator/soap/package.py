@@ -118,16 +118,21 @@ class ContractPackage:
         root = self.render(name, lambda target: f"{location}?xsd={quote(target, safe='/._-')}", location)
         return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
 
+    def documents(self, address: str | None = None) -> dict[str, bytes]:
+        """Every file as written for a vendor: locations relative (and the SOAP address set)."""
+        return {
+            name: etree.tostring(
+                self.render(name, lambda target, name=name: relative(name, target), address),
+                xml_declaration=True,
+                encoding="utf-8",
+                pretty_print=True,
+            )
+            for name in sorted(self.files)
+        }
+
     def write(self, folder: Path, address: str | None = None) -> list[Path]:
-        """Write every file under `folder` (locations stay relative); returns the paths written."""
-        written = []
-        for name in sorted(self.files):
-            path = folder / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            root = self.render(name, lambda target, name=name: relative(name, target), address)
-            path.write_bytes(etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True))
-            written.append(path)
-        return written
+        """Write every file under `folder`; returns the paths written."""
+        return write_files(folder, self.documents(address))
 
     def xml_schema(self) -> etree.XMLSchema:
         """One XMLSchema over every .xsd in the package (resolved in memory, nothing fetched)."""
@@ -146,6 +151,17 @@ class ContractPackage:
         parser = etree.XMLParser(resolve_entities=False, no_network=True)
         parser.resolvers.add(_MemoryResolver(docs))
         return etree.XMLSchema(etree.fromstring(etree.tostring(main), parser))
+
+
+def write_files(folder: Path, files: dict[str, bytes]) -> list[Path]:
+    """Write package path → content under `folder`; returns the paths written."""
+    written = []
+    for name, content in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        written.append(path)
+    return written
 
 
 class _MemoryResolver(etree.Resolver):

@@ -119,6 +119,8 @@ class WsdlContract:
     _wsdl_tree: etree._Element
     service_name: str
     invocation_context = True
+    about = ""
+    """What the contract is and what in it is our inference (the package README, soap/export.py)."""
     schema_files: dict[str, str] = {}
     """Namespace → file in the package, for namespaces beyond the Serviceplatform's and the service's own."""
 
