@@ -48,7 +48,7 @@ Beloeb = named(Decimal, "BeloebType", DEBITOR_NS, fraction_digits=2, total_digit
 Tekst = named(Unicode, "TekstType", DEBITOR_NS, max_len=255)
 Rolle = named(Unicode, "RolleType", DEBITOR_NS, values=list(ROLLER))
 Tilstand = named(Unicode, "TilstandType", DEBITOR_NS, values=list(FORDRING_TILSTANDE))
-DebitorkontoTypeKode = named(Unicode, "DebitorkontoTypeKodeType", DEBITOR_NS, values=list(DEBITORKONTO_TYPER))
+Kontoart = named(Unicode, "KontoartType", DEBITOR_NS, values=list(DEBITORKONTO_TYPER))
 Opkraevningsform = named(Unicode, "OpkraevningsformType", DEBITOR_NS, values=list(OPKRAEVNINGSFORMER))
 Afskrivningsaarsag = named(Unicode, "AfskrivningsaarsagType", DEBITOR_NS, values=list(AFSKRIVNINGSAARSAGER))
 Posteringsart = named(Unicode, "PosteringsartType", DEBITOR_NS, values=list(POSTERINGSARTER))
@@ -97,7 +97,7 @@ class HovedoplysningerType(ComplexModel):
     __namespace__ = DEBITOR_NS
     _type_info = [
         ("Version", req(Integer)),
-        ("DebitorkontoType", req(DebitorkontoTypeKode)),
+        ("DebitorkontoType", req(Kontoart)),
         ("EjerSystem", opt(Tekst)),
         ("Beskrivelse", opt(Tekst)),
     ]
@@ -208,7 +208,7 @@ class DebitorkontoOversigtType(ComplexModel):
     __namespace__ = DEBITOR_NS
     _type_info = [
         ("DebitorkontoUUID", req(UUID)),
-        ("DebitorkontoType", req(DebitorkontoTypeKode)),
+        ("DebitorkontoType", req(Kontoart)),
         ("Status", req(Tekst)),
         ("Restbeloeb", req(Beloeb)),
     ]

@@ -30,7 +30,7 @@ ENUMERATIONS = {  # the named enumeration types of our SF1590 reference model
     DEBITOR_NS: {
         "RolleType",
         "TilstandType",
-        "DebitorkontoTypeKodeType",
+        "KontoartType",
         "OpkraevningsformType",
         "AfskrivningsaarsagType",
         "PosteringsartType",
