@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from simulator.ci import verify_command, wait_healthy_command
 from simulator.config import get_settings
 from simulator.klassifikation.cli import app as klassifikation_app
 from simulator.ky.cli import app as ky_app
@@ -29,6 +30,8 @@ app.add_typer(certs_app, name="certs")
 app.add_typer(ky_app, name="ky")
 app.add_typer(scenario_app, name="scenario")
 app.command("readiness")(readiness_command)
+app.command("verify")(verify_command)
+app.command("wait-healthy")(wait_healthy_command)
 
 
 @app.command()
