@@ -267,10 +267,15 @@ class Pipeline:
                 )
             municipality = auth.municipality
         trace.set(municipality=municipality)
-        agreement = implicit_agreement(self.routes, service, municipality, auth.system if auth is not None else None)
+        caller, found_by = None, "agreements"
+        if auth is not None:
+            caller, found_by = auth.system, auth.model
+        elif request.origin != "http" and request.caller_system:  # the simulator's own call names its system
+            caller, found_by = request.caller_system, request.origin
+        agreement = implicit_agreement(self.routes, service, municipality, caller)
         system = self.routes.systems[agreement.system]
         trace.set(
-            context={"MunicipalityCVR": municipality, "FoundBy": auth.model if auth is not None else "agreements"},
+            context={"MunicipalityCVR": municipality, "FoundBy": found_by},
             system_uuid=system.uuid,
             agreement_uuid=agreement.uuid,
         )

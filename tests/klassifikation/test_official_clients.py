@@ -260,3 +260,33 @@ async def test_without_a_security_model_two_readers_are_ambiguous(sim_factory, k
             headers={"content-type": "text/xml", "soapaction": tns("Klasse") + "laes"},
         )
         assert etree.fromstring(r.content).findtext(f".//{{{SPF}}}ErrorCode") == "SP-137"
+
+
+async def test_the_simulators_own_call_names_its_system_instead_of_an_invocation_context(sim_factory, klass_routes):
+    """Runtime.call_as (a scenario's send step) to SF1510 puts no InvocationContext in and still reads as the
+    system it names, even where two systems may read."""
+    (klass_routes / "agreements.yaml").write_text(
+        (klass_routes / "agreements.yaml").read_text().replace("service: Klasse, active: false", "service: Klasse")
+    )
+    async with sim_factory(routes_dir=klass_routes, components=["klassifikation"]) as sim:
+        laes_input = (
+            '<o:LaesInput xmlns:o="urn:oio:sts:klassifikation:klasse:1.1.3.0">'
+            f'<sd:UUIDIdentifikator xmlns:sd="{SD}">{FT_0101}</sd:UUIDIdentifikator></o:LaesInput>'
+        )
+        payload = etree.fromstring(f'<t:LaesRequest xmlns:t="{tns("Klasse")}">{laes_input}</t:LaesRequest>')
+        r = await sim.rt.call_as(
+            "stranger", CVR, "Klasse", payload, origin="scenario", user_uuid=str(uuid.uuid4()), operation="laes"
+        )
+        answer = etree.fromstring(r.body).find(f"{{{SOAP}}}Body")[0]
+        assert r.status == 200, r.body.decode()
+        assert official("Klasse").validate(answer) and answer.findtext(f".//{{{SD}}}StatusKode") == "20"
+        await sim.rt.recorder.flush()
+        [ex] = (await sim.client.get("/api/exchanges", params={"service": "Klasse"})).json()["items"]
+        assert (ex["agreement_uuid"], ex["context"]) == (
+            STRANGER_AGREEMENT,
+            {"MunicipalityCVR": CVR, "FoundBy": "scenario"},
+        )
+        assert (
+            b"InvocationContext"
+            not in (await sim.client.get(f"/api/exchanges/{ex['id']}")).json()["request_body"].encode()
+        )
