@@ -102,12 +102,10 @@ def _explain(answer: dict[str, Any], label: str) -> str:
     lines = [head]
     if per:
         lines.append("  each criterion alone matches: " + ", ".join(f"{k}: {n}" for k, n in per.items()))
-    for e in answer.get("recent") or []:
-        code = f" {e['fault_code']}" if e.get("fault_code") else ""
-        lines.append(
-            f"  recent: {e['started_at']} {e['service']}/{e['operation']} {e['municipality']} "
-            f"{e['decision']}/{e['status']}{code}"
-        )
+    for e in answer.get("recent") or []:  # absent fields (e.g. no operation on a malformed call) are left out
+        shown = [e.get("started_at"), f"{e.get('service')}/{e.get('operation') or '?'}", e.get("municipality")]
+        shown += [f"{e.get('decision')}/{e.get('status')}", e.get("fault_code")]
+        lines.append("  recent: " + " ".join(str(x) for x in shown if x))
     return "\n".join(lines)
 
 
