@@ -6,13 +6,15 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import unquote
 
 from fastapi import FastAPI, Response
 
 from simulator import __version__
 from simulator.config import Settings, get_settings
 from simulator.runtime import Runtime, load_components
-from simulator.serviceplatform import SoapRequest, wsdl_for
+from simulator.serviceplatform import SoapRequest, contract_at, wsdl_for
+from simulator.soap.export import exportable, zip_package
 from simulator.web.api import router as api_router
 from simulator.web.deps import RuntimeDep, client_cert_of
 from simulator.web.ui import router as ui_router
@@ -88,14 +90,23 @@ class SimulatorApp:
     async def _soap(self, scope, receive, send) -> None:
         method = scope["method"]
         path = scope["path"]
-        if method == "GET" and scope.get("query_string", b"").lower() in (b"wsdl", b"wsdl="):
+        query = scope.get("query_string", b"")
+        if method == "GET" and query.lower() in (b"package", b"package="):
+            return await self._package(send, path)
+        if method == "GET" and (query.lower() in (b"wsdl", b"wsdl=") or query.startswith(b"xsd=")):
+            xsd = unquote(query[4:].decode("latin-1")) if query.startswith(b"xsd=") else None
             try:
-                body = wsdl_for(self.runtime.routes, self.runtime.pipeline, path, self.runtime.settings.base_url)
+                body = wsdl_for(self.runtime.routes, self.runtime.pipeline, path, self.runtime.settings.base_url, xsd)
             except LookupError as e:
                 return await _plain(send, 404, str(e).encode())
             return await _plain(send, 200, body, b"text/xml; charset=utf-8")
         if method != "POST":
-            return await _plain(send, 405, b"POST a SOAP 1.1 envelope, or GET ?wsdl", extra=[(b"allow", b"GET, POST")])
+            return await _plain(
+                send,
+                405,
+                b"POST a SOAP 1.1 envelope, or GET ?wsdl (?xsd=<file>, ?package)",
+                extra=[(b"allow", b"GET, POST")],
+            )
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         limit = self.runtime.settings.max_body_bytes
         chunks: list[bytes] = []
@@ -151,6 +162,19 @@ class SimulatorApp:
             }
         )
         await send({"type": "http.response.body", "body": response.body})
+
+    async def _package(self, send, path: str) -> None:
+        """The service's integration package (WSDL + XSDs + README, soap/export.py) as a zip."""
+        rt = self.runtime
+        try:
+            service, contract = contract_at(rt.routes, rt.pipeline, path)
+        except LookupError as e:
+            return await _plain(send, 404, str(e).encode())
+        if not exportable(contract):
+            return await _plain(send, 404, f"{service.name}'s contract has no WSDL/XSD package".encode())
+        body = zip_package(service, contract, rt.settings.base_url)
+        disposition = f'attachment; filename="{service.name}.zip"'.encode()
+        await _plain(send, 200, body, b"application/zip", extra=[(b"content-disposition", disposition)])
 
 
 async def _plain(send, status: int, body: bytes, content_type: bytes = b"text/plain; charset=utf-8", extra=()) -> None:

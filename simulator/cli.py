@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from simulator.ci import verify_command, wait_healthy_command
 from simulator.config import get_settings
 from simulator.klassifikation.cli import app as klassifikation_app
 from simulator.ky.cli import app as ky_app
@@ -22,11 +23,15 @@ app = typer.Typer(
 )
 routes_app = typer.Typer(help="The route table in routes/.", no_args_is_help=True)
 app.add_typer(routes_app, name="routes")
+contracts_app = typer.Typer(help="The services' contracts (WSDL + XSD packages).", no_args_is_help=True)
+app.add_typer(contracts_app, name="contracts")
 app.add_typer(klassifikation_app, name="klassifikation")
 app.add_typer(certs_app, name="certs")
 app.add_typer(ky_app, name="ky")
 app.add_typer(scenario_app, name="scenario")
 app.command("readiness")(readiness_command)
+app.command("verify")(verify_command)
+app.command("wait-healthy")(wait_healthy_command)
 
 
 @app.command()
@@ -83,6 +88,56 @@ def routes_check(
         f"{directory}: OK — {len(files.services)} services, {len(files.systems)} systems, "
         f"{len(files.municipalities)} municipalities, {len(files.routes)} routes, {len(files.agreements)} agreements"
     )
+
+
+@contracts_app.command("export")
+def contracts_export(
+    folder: Annotated[Path, typer.Argument(help="where to write <folder>/<service>/…")],
+    service: Annotated[list[str] | None, typer.Option(help="only this service; repeat for more")] = None,
+    routes: Annotated[Path | None, typer.Option(help="route folder; default SIMULATOR_ROUTES_DIR")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="simulator base URL written into the WSDLs; default SIMULATOR_PUBLIC_URL")
+    ] = None,
+) -> None:
+    """Write each SOAP service's contract as KOMBIT ships one: WSDL + XSD files and a README of what is our
+    inference, ready for wsimport/svcutil and loadable as `official_contract:` (docs/contracts/package.md)."""
+    from simulator.runtime import load_components
+    from simulator.serviceplatform import RouteFileError, read_route_files
+    from simulator.soap.contract import contract_names, get_contract
+    from simulator.soap.export import export_contracts, exportable
+    from simulator.soap.official import OfficialContractError, load_official_contract
+
+    settings = get_settings()
+    load_components(settings.components)
+    try:
+        files = read_route_files(routes or settings.routes_dir, known_contracts=set(contract_names()))
+    except RouteFileError as e:
+        typer.echo(str(e), err=True)
+        raise typer.Exit(1) from None
+    wanted = set(service or [])
+    unknown = wanted - {s.name for s in files.services}
+    if unknown:
+        typer.echo(f"no such service: {', '.join(sorted(unknown))}", err=True)
+        raise typer.Exit(1)
+    chosen = []
+    for s in files.services:
+        if (wanted and s.name not in wanted) or s.transport != "soap":
+            continue
+        try:
+            contract = load_official_contract(Path(s.official_contract), s) if s.official_contract else None
+        except OfficialContractError as e:
+            typer.echo(f"{s.name}: {e}", err=True)
+            raise typer.Exit(1) from None
+        contract = contract or (get_contract(s.contract) if s.contract else None)
+        if exportable(contract):
+            chosen.append((s, contract))
+        elif wanted:
+            typer.echo(f"{s.name} has no WSDL/XSD contract to export", err=True)
+            raise typer.Exit(1)
+    written = export_contracts(chosen, folder, (url or settings.base_url).rstrip("/"))
+    for s, _contract in chosen:
+        count = sum(1 for p in written if folder / s.name in p.parents)
+        typer.echo(f"{folder / s.name}: {count} files")
 
 
 if __name__ == "__main__":

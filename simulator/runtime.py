@@ -227,9 +227,11 @@ class Runtime:
         soap_action: str | None = None,
         origin: str,
         session: str | None = None,
+        caller_system: str | None = None,
     ) -> SoapResponse:
         """Send a call into the platform as one of the simulator's own systems (e.g. KY), exactly
-        as an outside caller would: same checks, route, recording."""
+        as an outside caller would: same checks, route, recording. `caller_system` names the calling system
+        where the contract carries no InvocationContext (as a certificate would)."""
         path = self.routes.services[service].path
         scope = CALL_SCOPE.get() or {}
         target = scope.get("target")
@@ -246,6 +248,7 @@ class Runtime:
                 session=session or scope.get("session"),
                 target_override=target,
                 validation=scope.get("validation"),
+                caller_system=caller_system,
             )
         )
 
@@ -280,15 +283,20 @@ class Runtime:
                 f"{sys_def.key} has no active service agreement for {svc.name} in municipality {municipality} "
                 "(routes/agreements.yaml or PUT /api/agreements)"
             )
-        invocation = InvocationContext(
-            service_agreement_uuid=agreements[0].uuid,
-            user_system_uuid=sys_def.uuid,
-            user_uuid=user_uuid,
-            service_uuid=svc.uuid,
-            callers_service_call_identifier=call_id or str(uuid.uuid4()),
-        )
+        contract = self.pipeline.contract_for(svc)
+        invocation = None  # a contract without one (public SF1510): the platform finds the agreement
+        if contract is None or contract.invocation_context:
+            invocation = InvocationContext(
+                service_agreement_uuid=agreements[0].uuid,
+                user_system_uuid=sys_def.uuid,
+                user_uuid=user_uuid,
+                service_uuid=svc.uuid,
+                callers_service_call_identifier=call_id or str(uuid.uuid4()),
+            )
         for i, el in enumerate(build_context_elements(invocation, municipality)):
             request.insert(i, el)
         operation = operation or etree.QName(request).localname.removesuffix("Request")
         action = wsdl_namespace(svc.area, svc.name, svc.version) + operation
-        return await self.call(svc.name, build_envelope(request), soap_action=action, origin=origin)
+        return await self.call(
+            svc.name, build_envelope(request), soap_action=action, origin=origin, caller_system=sys_def.key
+        )

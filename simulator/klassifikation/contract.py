@@ -2,14 +2,13 @@
 
 * ``sf1510/Klasse``, ``sf1510/Facet``, ``sf1510/Klassifikation`` — the read operations of SF1510
   version 5 (``laes``, ``list``, ``soeg``) at ``/service/Klassifikation/<Service>/5``. Operation names,
-  SOAPActions and the wrapper elements (``LaesRequest`` … in the service namespace) are those of the
-  official WSDL. This is a *minimal* contract: the wrapper admits the Serviceplatform context elements
-  and then one element of the LoRa namespace (checked by name here and by content in the handler);
+  SOAPActions, the messages (``RequestHeader`` SOAP header part, ``ServiceplatformFault``) and the wrapper
+  elements (``LaesRequest`` = ``CallContext?``, ``AuthorityContext?``, then the LoRa input) are those of the
+  official WSDL: no ``InvocationContext``: the platform finds the caller and its agreement itself
+  (serviceplatform/caller.py). This is a *minimal* contract in one respect: after the context elements the
+  wrapper admits one element of the LoRa namespace (checked by name here and by content in the handler);
   the LoRa content itself is not described, because the official LoRa schemas are not ours to ship.
   Conformance of what we answer is proven in tests against the official schemas.
-  Like every other call through the simulated platform, a request carries ``InvocationContext`` in the
-  Body (after ``AuthorityContext``): the official version 5 WSDL identifies the caller by its token
-  instead; remove ``InvocationContext`` and the request is what the official schema describes.
 * ``klassifikation/SortimentModtag`` — our documented stand-in for SF7002 "Overfør Sortiment" (not
   public): the debtor system receives a sortiment delivery and answers with a receipt. Its schema is
   ours (docs/contracts/sortiment.md); the LoRa objects inside it are admitted by namespace.
@@ -26,6 +25,7 @@ from spyne import ServiceBase, rpc
 from simulator.klassifikation.lora import FACET, KLASSE, KLASSIFIKATION
 from simulator.soap.contract import Operation, register_contract
 from simulator.soap.ns import AUTHORITY_CONTEXT, CALL_CONTEXT, INVOCATION_CONTEXT, wsdl_namespace
+from simulator.soap.package import REQUEST_HEADER
 from simulator.soap.spyne_contract import CONTEXT_FIELDS, SpyneContract, WsdlContract
 
 XS = "http://www.w3.org/2001/XMLSchema"
@@ -84,10 +84,19 @@ class XsdContract(WsdlContract):
         schema: etree._Element,
         operations: dict[str, tuple[str, str]],
         lora: dict[str, str] | None = None,
+        *,
+        invocation_context: bool = True,
+        request_header: bool = False,
+        about: str = "",
     ) -> None:
         """`operations`: name → (request element, response element), local names in the service namespace;
-        `lora`: request/response element → the local name of the one LoRa element it must carry."""
+        `lora`: request/response element → the local name of the one LoRa element it must carry;
+        `invocation_context`: whether requests carry one; `request_header`: KOMBIT's ``RequestHeader`` SOAP
+        header part in every message (SF1510)."""
         self.name = name
+        self.invocation_context = invocation_context
+        self.request_header = request_header
+        self.about = about
         self.service_name = service
         self.namespace = wsdl_namespace(area, service, version)
         self._schema_el = schema
@@ -113,8 +122,11 @@ class XsdContract(WsdlContract):
         )
         types = etree.SubElement(root, f"{{{WSDL}}}types")
         for s in _CONTEXT_SCHEMAS:
-            types.append(copy.deepcopy(s))
+            if self.invocation_context or s.get("targetNamespace") != INVOCATION_CONTEXT:
+                types.append(copy.deepcopy(s))
         types.append(copy.deepcopy(self._schema_el))
+        if self.request_header:
+            types.append(etree.fromstring(REQUEST_HEADER_SCHEMA))
         port = etree.Element(f"{{{WSDL}}}portType", name=f"{self.service_name}PortType")
         binding = etree.Element(
             f"{{{WSDL}}}binding", name=f"{self.service_name}Binding", type=f"tns:{self.service_name}PortType"
@@ -122,18 +134,30 @@ class XsdContract(WsdlContract):
         etree.SubElement(binding, f"{{{WSDL_SOAP}}}binding", style="document", transport=SOAP_HTTP)
         for op in self.operations.values():
             for kind, element in (("Request", op.request_element), ("Response", op.response_element)):
-                msg = etree.SubElement(root, f"{{{WSDL}}}message", name=f"{op.name}{kind}Message")
-                etree.SubElement(msg, f"{{{WSDL}}}part", name="body", element="tns:" + etree.QName(element).localname)
+                msg = etree.SubElement(root, f"{{{WSDL}}}message", name=f"{etree.QName(element).localname}Message")
+                if self.request_header:
+                    etree.SubElement(
+                        msg, f"{{{WSDL}}}part", name="header", element=f"{{{REQUEST_HEADER}}}RequestHeader"
+                    )
+                part = "request" if kind == "Request" else "response"
+                etree.SubElement(msg, f"{{{WSDL}}}part", name=part, element=element)
             pop = etree.SubElement(port, f"{{{WSDL}}}operation", name=op.name)
-            etree.SubElement(pop, f"{{{WSDL}}}input", message=f"tns:{op.name}RequestMessage")
-            etree.SubElement(pop, f"{{{WSDL}}}output", message=f"tns:{op.name}ResponseMessage")
+            for io, element in (("input", op.request_element), ("output", op.response_element)):
+                etree.SubElement(pop, f"{{{WSDL}}}{io}", message=f"tns:{etree.QName(element).localname}Message")
             bop = etree.SubElement(binding, f"{{{WSDL}}}operation", name=op.name)
             etree.SubElement(bop, f"{{{WSDL_SOAP}}}operation", soapAction=op.soap_action, style="document")
-            for io in ("input", "output"):
-                etree.SubElement(etree.SubElement(bop, f"{{{WSDL}}}{io}"), f"{{{WSDL_SOAP}}}body", use="literal")
+            for io, element, part in (
+                ("input", op.request_element, "request"),
+                ("output", op.response_element, "response"),
+            ):
+                el = etree.SubElement(bop, f"{{{WSDL}}}{io}")
+                if self.request_header:
+                    message = f"{element}Message"
+                    etree.SubElement(el, f"{{{WSDL_SOAP}}}header", message=message, part="header", use="literal")
+                etree.SubElement(el, f"{{{WSDL_SOAP}}}body", parts=part, use="literal")
         root.append(port)
         root.append(binding)
-        service = etree.SubElement(root, f"{{{WSDL}}}service", name=self.service_name)
+        service = etree.SubElement(root, f"{{{WSDL}}}service", name=f"{self.service_name}Service")
         p = etree.SubElement(
             service, f"{{{WSDL}}}port", name=f"{self.service_name}Port", binding=f"tns:{self.service_name}Binding"
         )
@@ -151,32 +175,49 @@ class XsdContract(WsdlContract):
         return problems
 
 
-def _schema(tns: str, body: str, extra_ns: dict[str, str] | None = None) -> etree._Element:
-    ns = " ".join(f'xmlns:{p}="{u}"' for p, u in (extra_ns or {}).items())
+def _schema(tns: str, body: str, *, invocation_context: bool = True) -> etree._Element:
+    contexts = [CALL_CONTEXT, AUTHORITY_CONTEXT] + ([INVOCATION_CONTEXT] if invocation_context else [])
     return etree.fromstring(f"""<xs:schema xmlns:xs="{XS}" xmlns:tns="{tns}" targetNamespace="{tns}"
-        xmlns:cc="{CALL_CONTEXT}" xmlns:ac="{AUTHORITY_CONTEXT}" xmlns:ic="{INVOCATION_CONTEXT}" {ns}
+        xmlns:cc="{CALL_CONTEXT}" xmlns:ac="{AUTHORITY_CONTEXT}" xmlns:ic="{INVOCATION_CONTEXT}"
         elementFormDefault="qualified">
-      <xs:import namespace="{CALL_CONTEXT}"/>
-      <xs:import namespace="{AUTHORITY_CONTEXT}"/>
-      <xs:import namespace="{INVOCATION_CONTEXT}"/>
+      {"".join(f'<xs:import namespace="{ns}"/>' for ns in contexts)}
       {body}
     </xs:schema>""")
 
 
-_CONTEXT_REFS = """<xs:element ref="cc:CallContext" minOccurs="0"/>
-          <xs:element ref="ac:AuthorityContext" minOccurs="0"/>
+_OFFICIAL_CONTEXT_REFS = """<xs:element ref="cc:CallContext" minOccurs="0"/>
+          <xs:element ref="ac:AuthorityContext" minOccurs="0"/>"""
+"""The context elements of the public SF1510 contracts (no InvocationContext)."""
+_CONTEXT_REFS = (
+    _OFFICIAL_CONTEXT_REFS
+    + """
           <xs:element ref="ic:InvocationContext" minOccurs="0"/>"""
+)
+
+REQUEST_HEADER_SCHEMA = f"""<xs:schema xmlns:xs="{XS}" xmlns:h="{REQUEST_HEADER}" targetNamespace="{REQUEST_HEADER}"
+    elementFormDefault="qualified">
+  <xs:element name="RequestHeader" type="h:RequestHeaderType"/>
+  <xs:complexType name="RequestHeaderType"><xs:all>
+    <xs:element ref="h:TransactionUUID"/></xs:all></xs:complexType>
+  <xs:element name="TransactionUUID" type="h:UUIDType"/>
+  <xs:simpleType name="UUIDType"><xs:restriction base="xs:string">
+    <xs:pattern value="[a-fA-F0-9]{{8}}-[a-fA-F0-9]{{4}}-[a-fA-F0-9]{{4}}-[a-fA-F0-9]{{4}}-[a-fA-F0-9]{{12}}"/>
+  </xs:restriction></xs:simpleType>
+</xs:schema>"""
+"""KOMBIT's SOAP header of the SF1510 messages (a transaction id), as its public contract describes it."""
 
 
 def read_contract(obj: str) -> XsdContract:
     """The minimal contract of SF1510 `<obj>` version 5 (read operations)."""
     lora = LORA_OBJECTS[obj]
     body = []
-    for wrapper, _in, _out in READ_OPERATIONS.values():
-        body.append(f"""<xs:element name="{wrapper}Request"><xs:complexType><xs:sequence>{_CONTEXT_REFS}
-          <xs:any namespace="{lora}" processContents="lax"/></xs:sequence></xs:complexType></xs:element>
-        <xs:element name="{wrapper}Response"><xs:complexType><xs:sequence>
-          <xs:any namespace="{lora}" processContents="lax"/></xs:sequence></xs:complexType></xs:element>""")
+    for wrapper, _in, _out in READ_OPERATIONS.values():  # the official shape: named request/response types
+        body.append(f"""<xs:element name="{wrapper}Request" type="tns:{wrapper}RequestType"/>
+        <xs:complexType name="{wrapper}RequestType"><xs:sequence>{_OFFICIAL_CONTEXT_REFS}
+          <xs:any namespace="{lora}" processContents="lax"/></xs:sequence></xs:complexType>
+        <xs:element name="{wrapper}Response" type="tns:{wrapper}ResponseType"/>
+        <xs:complexType name="{wrapper}ResponseType"><xs:sequence>
+          <xs:any namespace="{lora}" processContents="lax"/></xs:sequence></xs:complexType>""")
     tns = wsdl_namespace("Klassifikation", obj, 5)
     lora_names = {}
     for wrapper, inp, out in READ_OPERATIONS.values():
@@ -187,9 +228,17 @@ def read_contract(obj: str) -> XsdContract:
         "Klassifikation",
         obj,
         5,
-        _schema(tns, "".join(body)),
+        _schema(tns, "".join(body), invocation_context=False),
         {op: (f"{w}Request", f"{w}Response") for op, (w, _i, _o) in READ_OPERATIONS.items()},
         lora_names,
+        invocation_context=False,
+        request_header=True,
+        about=f"""The read operations (laes, list, soeg) of KOMBIT's **public** SF1510 {obj} version 5 contract, in its
+shape: the same operations, SOAPActions, messages (`RequestHeader` header part, body part), request/response
+elements and context elements (`CallContext?`, `AuthorityContext?`, no `InvocationContext`). Ours: the LoRa
+content (`{lora}`) is described only as "one element of that namespace", because the official LoRa schemas are
+not ours to ship; the write operations are not offered. For the full typed LoRa model, generate your code from
+KOMBIT's public SF1510 package instead: the simulator answers it exactly as generated.""",
     )
 
 
@@ -247,6 +296,11 @@ def sortiment_modtag_contract() -> XsdContract:
         1,
         _schema(SORTIMENT_MODTAG, body),
         {"SortimentModtag": ("SortimentModtagRequest", "SortimentModtagResponse")},
+        about="""**The simulator's own stand-in for SF7002 "Overfør Sortiment"**, whose contract is not public: the
+debtor system provides `SortimentModtag`; the simulator (as Klassifikation) delivers KY's debtor sortiment to it,
+whole and then as changes, and expects a receipt. Everything in `SortimentModtagServiceMsg.xsd` is our design
+(docs/contracts/sortiment.md); the Klasser inside are official LoRa `klasse:Klasse` elements (admitted by
+namespace).""",
     )
 
 

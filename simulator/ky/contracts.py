@@ -17,10 +17,12 @@ from spyne import ComplexModel, Date, Decimal, Integer, ServiceBase, Unicode, rp
 
 from simulator.soap.contract import register_contract
 from simulator.soap.ns import KVITTERING, wsdl_namespace
-from simulator.soap.spyne_contract import CONTEXT_FIELDS, XS, SpyneContract, _prefix_for
+from simulator.soap.spyne_contract import CONTEXT_FIELDS, XS, SpyneContract, _prefix_for, many, named, opt, req, some
 
 DEBITOR_NS = "http://serviceplatformen.dk/xml/schemas/OIR/Debitor/1/"
 """Namespace of the shared business types of our reference model (an inference, not KOMBIT's)."""
+DEBITOR_XSD = "xsd/Debitor_1.xsd"
+"""Their file in each service's package."""
 
 NS_REGISTRERING = wsdl_namespace("OIR", "DebitorRegistreringAfsend", 1)
 NS_DAEKNING = wsdl_namespace("OIR", "DaekningAfskrivningRegistreringAfsend", 1)
@@ -35,19 +37,24 @@ OPKRAEVNINGSFORMER = ("Indbetalingskort", "Betalingsservice", "Modregning")
 AFSKRIVNINGSAARSAGER = ("Uerholdelig", "Foraeldet", "Eftergivet", "Smaabeloeb", "Andet")
 POSTERINGSARTER = ("Daekning", "Afskrivning", "Nedregulering", "Rente", "Gebyr")
 
-_R = dict(min_occurs=1, nillable=False)
-_O = dict(min_occurs=0, nillable=False)
-_MANY = dict(min_occurs=0, max_occurs="unbounded", nillable=False)
+UUID_PATTERN = "[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}"
 
-UUID = Unicode(pattern="[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}")
-CPR = Unicode(pattern="[0-9]{10}")
-CVR = Unicode(pattern="[0-9]{8}")
-Beloeb = Decimal(fraction_digits=2, total_digits=14)
-Tekst = Unicode(max_len=255)
-
-
-def _enum(values: tuple[str, ...]) -> Unicode:
-    return Unicode(values=list(values))
+# Named simple types: one <xs:simpleType> each, so generated code has one class per enumeration (and plain
+# strings/decimals for the rest) with the names below, never one per field.
+UUID = named(Unicode, "UUIDType", DEBITOR_NS, pattern=UUID_PATTERN)
+CPR = named(Unicode, "CPRType", DEBITOR_NS, pattern="[0-9]{10}")
+CVR = named(Unicode, "CVRType", DEBITOR_NS, pattern="[0-9]{8}")
+Beloeb = named(Decimal, "BeloebType", DEBITOR_NS, fraction_digits=2, total_digits=14)
+Tekst = named(Unicode, "TekstType", DEBITOR_NS, max_len=255)
+Rolle = named(Unicode, "RolleType", DEBITOR_NS, values=list(ROLLER))
+Tilstand = named(Unicode, "TilstandType", DEBITOR_NS, values=list(FORDRING_TILSTANDE))
+Kontoart = named(Unicode, "KontoartType", DEBITOR_NS, values=list(DEBITORKONTO_TYPER))
+Opkraevningsform = named(Unicode, "OpkraevningsformType", DEBITOR_NS, values=list(OPKRAEVNINGSFORMER))
+Afskrivningsaarsag = named(Unicode, "AfskrivningsaarsagType", DEBITOR_NS, values=list(AFSKRIVNINGSAARSAGER))
+Posteringsart = named(Unicode, "PosteringsartType", DEBITOR_NS, values=list(POSTERINGSARTER))
+ForretningsValideringsKode = named(
+    Unicode, "ForretningsValideringsKodeType", KVITTERING, values=list(KVITTERING_STATUSES)
+)
 
 
 # -- SF2900 receipt ----------------------------------------------------------------------------
@@ -55,24 +62,24 @@ def _enum(values: tuple[str, ...]) -> Unicode:
 
 class FejlType(ComplexModel):
     __namespace__ = KVITTERING
-    _type_info = [("FejlKode", Unicode.customize(**_R)), ("FejlTekst", Unicode.customize(**_R))]
+    _type_info = [("FejlKode", req(Unicode)), ("FejlTekst", req(Unicode))]
 
 
 class FejlListeType(ComplexModel):
     __namespace__ = KVITTERING
-    _type_info = [("Fejl", FejlType.customize(min_occurs=1, max_occurs="unbounded", nillable=False))]
+    _type_info = [("Fejl", some(FejlType))]
 
 
 class ForretningskvitteringType(ComplexModel):
     __namespace__ = KVITTERING
     _type_info = [
-        ("ForretningsValideringsKode", _enum(KVITTERING_STATUSES).customize(**_R)),
-        ("Begrundelse", Unicode.customize(**_O)),
-        ("FejlListe", FejlListeType.customize(**_O)),
+        ("ForretningsValideringsKode", req(ForretningsValideringsKode)),
+        ("Begrundelse", opt(Unicode)),
+        ("FejlListe", opt(FejlListeType)),
     ]
 
 
-KVITTERING_FIELD = [("Forretningskvittering", ForretningskvitteringType.customize(**_R))]
+KVITTERING_FIELD = [("Forretningskvittering", req(ForretningskvitteringType))]
 """First field of every response type (rewritten to ``ref="kv:Forretningskvittering"``)."""
 
 
@@ -83,72 +90,72 @@ class PartType(ComplexModel):
     """A person (CPR) or a company (CVR); exactly one of the two."""
 
     __namespace__ = DEBITOR_NS
-    _type_info = [("CPR", CPR.customize(**_O)), ("CVR", CVR.customize(**_O)), ("Navn", Tekst.customize(**_O))]
+    _type_info = [("CPR", opt(CPR)), ("CVR", opt(CVR)), ("Navn", opt(Tekst))]
 
 
 class HovedoplysningerType(ComplexModel):
     __namespace__ = DEBITOR_NS
     _type_info = [
-        ("Version", Integer.customize(**_R)),
-        ("DebitorkontoType", _enum(DEBITORKONTO_TYPER).customize(**_R)),
-        ("EjerSystem", Tekst.customize(**_O)),
-        ("Beskrivelse", Tekst.customize(**_O)),
+        ("Version", req(Integer)),
+        ("DebitorkontoType", req(Kontoart)),
+        ("EjerSystem", opt(Tekst)),
+        ("Beskrivelse", opt(Tekst)),
     ]
 
 
 class HaeftelseType(ComplexModel):
     __namespace__ = DEBITOR_NS
     _type_info = [
-        ("HaeftelseUUID", UUID.customize(**_R)),
-        ("Rolle", _enum(ROLLER).customize(**_R)),
-        ("Part", PartType.customize(**_R)),
-        ("GyldigFra", Date.customize(**_R)),
-        ("GyldigTil", Date.customize(**_O)),
-        ("GaeldendeAdresse", Tekst.customize(**_O)),
-        ("Materialeabonnement", Tekst.customize(**_O)),
+        ("HaeftelseUUID", req(UUID)),
+        ("Rolle", req(Rolle)),
+        ("Part", req(PartType)),
+        ("GyldigFra", req(Date)),
+        ("GyldigTil", opt(Date)),
+        ("GaeldendeAdresse", opt(Tekst)),
+        ("Materialeabonnement", opt(Tekst)),
     ]
 
 
 class DelfordringType(ComplexModel):
     __namespace__ = DEBITOR_NS
     _type_info = [
-        ("DelfordringUUID", UUID.customize(**_R)),
-        ("Beloeb", Beloeb.customize(**_R)),
-        ("PeriodeFra", Date.customize(**_O)),
-        ("PeriodeTil", Date.customize(**_O)),
-        ("Kontering", Tekst.customize(**_O)),
+        ("DelfordringUUID", req(UUID)),
+        ("Beloeb", req(Beloeb)),
+        ("PeriodeFra", opt(Date)),
+        ("PeriodeTil", opt(Date)),
+        ("Kontering", opt(Tekst)),
     ]
 
 
 class FordringType(ComplexModel):
     __namespace__ = DEBITOR_NS
     _type_info = [
-        ("FordringUUID", UUID.customize(**_R)),
-        ("FordringstypeUUID", UUID.customize(**_R)),
-        ("PeriodeFra", Date.customize(**_O)),
-        ("PeriodeTil", Date.customize(**_O)),
-        ("Forfaldsdato", Date.customize(**_R)),
-        ("SidsteRettidigeBetalingsdato", Date.customize(**_O)),
-        ("Beloeb", Beloeb.customize(**_R)),
-        ("Tilstand", _enum(FORDRING_TILSTANDE).customize(**_O)),
-        ("Delfordring", DelfordringType.customize(min_occurs=1, max_occurs="unbounded", nillable=False)),
+        ("FordringUUID", req(UUID)),
+        ("FordringstypeUUID", req(UUID)),
+        ("PeriodeFra", opt(Date)),
+        ("PeriodeTil", opt(Date)),
+        ("Forfaldsdato", req(Date)),
+        ("SidsteRettidigeBetalingsdato", opt(Date)),
+        ("Beloeb", req(Beloeb)),
+        ("Tilstand", opt(Tilstand)),
+        ("Delfordring", some(DelfordringType)),
     ]
 
 
 class OpkraevningType(ComplexModel):
     __namespace__ = DEBITOR_NS
-    _type_info = [("Opkraevningsform", _enum(OPKRAEVNINGSFORMER).customize(**_R))]
+    _type_info = [("Opkraevningsform", req(Opkraevningsform))]
 
 
 class DebitorkontoType(ComplexModel):
     __namespace__ = DEBITOR_NS
     _type_info = [
-        ("DebitorkontoUUID", UUID.customize(**_R)),
-        ("Hovedoplysninger", HovedoplysningerType.customize(**_R)),
-        ("Debitor", PartType.customize(**_R)),
-        ("Haeftelse", HaeftelseType.customize(**_MANY)),
-        ("Opkraevning", OpkraevningType.customize(**_O)),
-        ("Fordring", FordringType.customize(min_occurs=1, max_occurs="unbounded", nillable=False)),
+        ("DebitorkontoUUID", req(UUID)),
+        ("Hovedoplysninger", req(HovedoplysningerType)),
+        ("Debitor", req(PartType)),
+        ("Haeftelse", many(HaeftelseType)),
+        ("Opkraevning", opt(OpkraevningType)),
+        ("Fordring", some(FordringType)),
     ]
 
 
@@ -158,27 +165,27 @@ class PosteringType(ComplexModel):
 
     __namespace__ = DEBITOR_NS
     _type_info = [
-        ("PosteringUUID", UUID.customize(**_R)),
-        ("Art", _enum(POSTERINGSARTER).customize(**_R)),
-        ("FordringUUID", UUID.customize(**_R)),
-        ("DelfordringUUID", UUID.customize(**_O)),
-        ("IndbetalingUUID", UUID.customize(**_O)),
-        ("Beloeb", Beloeb.customize(**_R)),
-        ("Dato", Date.customize(**_R)),
-        ("Begrundelse", Tekst.customize(**_O)),
+        ("PosteringUUID", req(UUID)),
+        ("Art", req(Posteringsart)),
+        ("FordringUUID", req(UUID)),
+        ("DelfordringUUID", opt(UUID)),
+        ("IndbetalingUUID", opt(UUID)),
+        ("Beloeb", req(Beloeb)),
+        ("Dato", req(Date)),
+        ("Begrundelse", opt(Tekst)),
     ]
 
 
 class IndbetalingType(ComplexModel):
     __namespace__ = DEBITOR_NS
     _type_info = [
-        ("IndbetalingUUID", UUID.customize(**_R)),
-        ("FordringUUID", UUID.customize(**_R)),
-        ("DelfordringUUID", UUID.customize(**_O)),
-        ("Beloeb", Beloeb.customize(**_R)),
-        ("Valoerdato", Date.customize(**_R)),
-        ("Indbetaler", PartType.customize(**_O)),
-        ("IndbetalendeMyndighedCVR", CVR.customize(**_O)),
+        ("IndbetalingUUID", req(UUID)),
+        ("FordringUUID", req(UUID)),
+        ("DelfordringUUID", opt(UUID)),
+        ("Beloeb", req(Beloeb)),
+        ("Valoerdato", req(Date)),
+        ("Indbetaler", opt(PartType)),
+        ("IndbetalendeMyndighedCVR", opt(CVR)),
     ]
 
 
@@ -187,73 +194,73 @@ class FordringSaldoType(ComplexModel):
 
     __namespace__ = DEBITOR_NS
     _type_info = [
-        ("FordringUUID", UUID.customize(**_R)),
-        ("Tilstand", _enum(FORDRING_TILSTANDE).customize(**_R)),
-        ("Beloeb", Beloeb.customize(**_R)),
-        ("Restbeloeb", Beloeb.customize(**_R)),
-        ("Delfordring", DelfordringType.customize(**_MANY)),
-        ("Indbetaling", IndbetalingType.customize(**_MANY)),
-        ("Postering", PosteringType.customize(**_MANY)),
+        ("FordringUUID", req(UUID)),
+        ("Tilstand", req(Tilstand)),
+        ("Beloeb", req(Beloeb)),
+        ("Restbeloeb", req(Beloeb)),
+        ("Delfordring", many(DelfordringType)),
+        ("Indbetaling", many(IndbetalingType)),
+        ("Postering", many(PosteringType)),
     ]
 
 
 class DebitorkontoOversigtType(ComplexModel):
     __namespace__ = DEBITOR_NS
     _type_info = [
-        ("DebitorkontoUUID", UUID.customize(**_R)),
-        ("DebitorkontoType", _enum(DEBITORKONTO_TYPER).customize(**_R)),
-        ("Status", Tekst.customize(**_R)),
-        ("Restbeloeb", Beloeb.customize(**_R)),
+        ("DebitorkontoUUID", req(UUID)),
+        ("DebitorkontoType", req(Kontoart)),
+        ("Status", req(Tekst)),
+        ("Restbeloeb", req(Beloeb)),
     ]
 
 
 class DebitorkontoDetaljeType(ComplexModel):
     __namespace__ = DEBITOR_NS
     _type_info = [
-        ("DebitorkontoUUID", UUID.customize(**_R)),
-        ("Hovedoplysninger", HovedoplysningerType.customize(**_R)),
-        ("Debitor", PartType.customize(**_R)),
-        ("Status", Tekst.customize(**_R)),
-        ("Haeftelse", HaeftelseType.customize(**_MANY)),
-        ("Fordring", FordringSaldoType.customize(**_MANY)),
-        ("Restbeloeb", Beloeb.customize(**_R)),
+        ("DebitorkontoUUID", req(UUID)),
+        ("Hovedoplysninger", req(HovedoplysningerType)),
+        ("Debitor", req(PartType)),
+        ("Status", req(Tekst)),
+        ("Haeftelse", many(HaeftelseType)),
+        ("Fordring", many(FordringSaldoType)),
+        ("Restbeloeb", req(Beloeb)),
     ]
 
 
 class DelfordringTilIndbetalingType(ComplexModel):
     __namespace__ = DEBITOR_NS
     _type_info = [
-        ("DebitorkontoUUID", UUID.customize(**_R)),
-        ("FordringUUID", UUID.customize(**_R)),
-        ("DelfordringUUID", UUID.customize(**_R)),
-        ("Restbeloeb", Beloeb.customize(**_R)),
-        ("Forfaldsdato", Date.customize(**_O)),
+        ("DebitorkontoUUID", req(UUID)),
+        ("FordringUUID", req(UUID)),
+        ("DelfordringUUID", req(UUID)),
+        ("Restbeloeb", req(Beloeb)),
+        ("Forfaldsdato", opt(Date)),
     ]
 
 
 class DaekningType(ComplexModel):
     __namespace__ = DEBITOR_NS
     _type_info = [
-        ("DaekningUUID", UUID.customize(**_R)),
-        ("FordringUUID", UUID.customize(**_R)),
-        ("DelfordringUUID", UUID.customize(**_O)),
-        ("IndbetalingUUID", UUID.customize(**_O)),
-        ("Beloeb", Beloeb.customize(**_R)),
-        ("Dato", Date.customize(**_R)),
-        ("Begrundelse", Tekst.customize(**_O)),
+        ("DaekningUUID", req(UUID)),
+        ("FordringUUID", req(UUID)),
+        ("DelfordringUUID", opt(UUID)),
+        ("IndbetalingUUID", opt(UUID)),
+        ("Beloeb", req(Beloeb)),
+        ("Dato", req(Date)),
+        ("Begrundelse", opt(Tekst)),
     ]
 
 
 class AfskrivningType(ComplexModel):
     __namespace__ = DEBITOR_NS
     _type_info = [
-        ("AfskrivningUUID", UUID.customize(**_R)),
-        ("FordringUUID", UUID.customize(**_R)),
-        ("DelfordringUUID", UUID.customize(**_O)),
-        ("Beloeb", Beloeb.customize(**_R)),
-        ("Dato", Date.customize(**_R)),
-        ("Aarsag", _enum(AFSKRIVNINGSAARSAGER).customize(**_R)),
-        ("Begrundelse", Tekst.customize(**_O)),
+        ("AfskrivningUUID", req(UUID)),
+        ("FordringUUID", req(UUID)),
+        ("DelfordringUUID", opt(UUID)),
+        ("Beloeb", req(Beloeb)),
+        ("Dato", req(Date)),
+        ("Aarsag", req(Afskrivningsaarsag)),
+        ("Begrundelse", opt(Tekst)),
     ]
 
 
@@ -287,23 +294,23 @@ def _service(class_name: str, ns: str, ops: dict[str, tuple[list, list | None]])
 
 
 _AFSLUT = [
-    ("DebitorkontoUUID", UUID.customize(**_R)),
-    ("HaeftelseUUID", UUID.customize(**_R)),
-    ("GyldigTil", Date.customize(**_R)),
-    ("Begrundelse", Tekst.customize(**_O)),
+    ("DebitorkontoUUID", req(UUID)),
+    ("HaeftelseUUID", req(UUID)),
+    ("GyldigTil", req(Date)),
+    ("Begrundelse", opt(Tekst)),
 ]
 
 REGISTRERING_OPS: dict[str, tuple[list, list | None]] = {
-    "OpretDebitorkonto": ([("Debitorkonto", DebitorkontoType.customize(**_R))], None),
+    "OpretDebitorkonto": ([("Debitorkonto", req(DebitorkontoType))], None),
     "RetFordringTilstand": (
         [
-            ("DebitorkontoUUID", UUID.customize(**_R)),
-            ("Hovedoplysninger", HovedoplysningerType.customize(**_O)),
-            ("FordringUUID", UUID.customize(**_R)),
-            ("Tilstand", _enum(FORDRING_TILSTANDE).customize(**_R)),
-            ("NedreguleringUUID", UUID.customize(**_O)),
-            ("NedreguleringBeloeb", Beloeb.customize(**_O)),
-            ("Begrundelse", Tekst.customize(**_O)),
+            ("DebitorkontoUUID", req(UUID)),
+            ("Hovedoplysninger", opt(HovedoplysningerType)),
+            ("FordringUUID", req(UUID)),
+            ("Tilstand", req(Tilstand)),
+            ("NedreguleringUUID", opt(UUID)),
+            ("NedreguleringBeloeb", opt(Beloeb)),
+            ("Begrundelse", opt(Tekst)),
         ],
         None,
     ),
@@ -313,32 +320,42 @@ REGISTRERING_OPS: dict[str, tuple[list, list | None]] = {
 
 FORESPOERGSEL_OPS: dict[str, tuple[list, list | None]] = {
     "SoegDebitorkonto": (
-        [("Part", PartType.customize(**_R))],
-        [("Debitorkonto", DebitorkontoOversigtType.customize(**_MANY))],
+        [("Part", req(PartType))],
+        [("Debitorkonto", many(DebitorkontoOversigtType))],
     ),
     "LaesDebitorkonto": (
-        [("DebitorkontoUUID", UUID.customize(**_R))],
-        [("Debitorkonto", DebitorkontoDetaljeType.customize(**_O))],
+        [("DebitorkontoUUID", req(UUID))],
+        [("Debitorkonto", opt(DebitorkontoDetaljeType))],
     ),
 }
 
 INDBETALING_OPS: dict[str, tuple[list, list | None]] = {
-    "ForetagIndbetaling": ([("Indbetaling", IndbetalingType.customize(**_R))], None),
+    "ForetagIndbetaling": ([("Indbetaling", req(IndbetalingType))], None),
     "SoegDelfordringTilIndbetaling": (
-        [("DebitorkontoUUID", UUID.customize(**_O)), ("Part", PartType.customize(**_O))],
-        [("DelfordringTilIndbetaling", DelfordringTilIndbetalingType.customize(**_MANY))],
+        [("DebitorkontoUUID", opt(UUID)), ("Part", opt(PartType))],
+        [("DelfordringTilIndbetaling", many(DelfordringTilIndbetalingType))],
     ),
 }
 
 DAEKNING_OPS: dict[str, tuple[list, list | None]] = {
-    "RegistrerDaekning": ([("Daekning", DaekningType.customize(**_R))], None),
-    "RegistrerAfskrivning": ([("Afskrivning", AfskrivningType.customize(**_R))], None),
+    "RegistrerDaekning": ([("Daekning", req(DaekningType))], None),
+    "RegistrerAfskrivning": ([("Afskrivning", req(AfskrivningType))], None),
 }
 
 
 class ReferenceContract(SpyneContract):
     """SpyneContract that also references the SF2900 ``Forretningskvittering`` element in its own
     namespace (``ref="kv:Forretningskvittering"``), like the context elements."""
+
+    about = """**This is the simulator's reference model of an SF1590_B (ØiR) debtor service, not KOMBIT's contract.**
+KOMBIT's WSDL/XSD for these services ship only in its integration package and are not public. Public are: the
+service names and UUIDs (except SF1590_B_02's), some operation names (OpretDebitorkonto, RetFordringTilstand,
+AfslutHæftelse, AfslutAdministrator, ForetagIndbetaling, SøgDelfordringTilIndbetaling), Serviceplatformen's
+conventions (namespaces, ASCII SOAPActions, the context elements, SF2900's Kvittering, ServiceplatformFault).
+Our inference: the other operation names, every business element and type in `xsd/Debitor_1.xsd` (names,
+cardinalities, enumerations), and the request/response element names. The field-by-field description is
+docs/contracts/sf1590.md in the simulator's repository. When KOMBIT's package arrives, point the simulator at it
+(official-contract mode) and regenerate your code from it."""
 
     def _postprocess(self, root: etree._Element) -> None:
         super()._postprocess(root)
@@ -376,7 +393,9 @@ SERVICES = {
 CONTRACTS: dict[str, ReferenceContract] = {}
 for _name, (_ns, _ops) in SERVICES.items():
     CONTRACTS[_name] = register_contract(
-        ReferenceContract(f"sf1590/{_name}", "OIR", _name, 1, [_service(f"{_name}Service", _ns, _ops)])
+        ReferenceContract(
+            f"sf1590/{_name}", "OIR", _name, 1, [_service(f"{_name}Service", _ns, _ops)], {DEBITOR_NS: DEBITOR_XSD}
+        )
     )
 
 

@@ -1,6 +1,6 @@
 """Serviceplatformen: route table, agreements, and the SOAP pipeline every call walks."""
 
-from simulator.serviceplatform.pipeline import Pipeline, wsdl_for
+from simulator.serviceplatform.pipeline import Pipeline, contract_at, wsdl_for
 from simulator.serviceplatform.routefiles import (
     AgreementDef,
     MunicipalityDef,
@@ -29,6 +29,7 @@ __all__ = [
     "SoapRequest",
     "SoapResponse",
     "SystemDef",
+    "contract_at",
     "read_route_files",
     "wsdl_for",
 ]

@@ -14,8 +14,9 @@ from typing import Any
 
 from lxml import etree
 
+from simulator.serviceplatform.caller import implicit_agreement
 from simulator.serviceplatform.forwarder import Forwarder, ForwardError
-from simulator.serviceplatform.routefiles import RouteDef, ServiceDef
+from simulator.serviceplatform.routefiles import AgreementDef, RouteDef, ServiceDef, SystemDef
 from simulator.serviceplatform.routetable import RouteTable
 from simulator.serviceplatform.types import (
     SOAP_CONTENT_TYPE,
@@ -25,9 +26,9 @@ from simulator.serviceplatform.types import (
     SoapRequest,
     SoapResponse,
 )
-from simulator.soap.context import read_context
+from simulator.soap.context import RequestContext, read_context
 from simulator.soap.contract import Contract, Operation, find_operation, get_contract
-from simulator.soap.envelope import build_envelope, build_fault, fault_code_of, parse_envelope, parse_xml
+from simulator.soap.envelope import Envelope, build_envelope, build_fault, fault_code_of, parse_envelope, parse_xml
 from simulator.soap.errors import ErrorCode, SoapFaultError
 from simulator.soap.ns import SOAP11
 from simulator.traffic.recorder import Recorder, truncate_body
@@ -131,6 +132,55 @@ class Pipeline:
         trace.set(operation=operation.name)
 
         ctx = read_context(envelope.payload)
+        if contract is not None and not contract.invocation_context:  # e.g. SF1510: an InvocationContext is a violation
+            system, agreement, municipality = await self._implicit_caller(request, envelope, ctx, service, trace)
+        else:
+            system, agreement, municipality = await self._invocation_caller(request, envelope, ctx, service, trace)
+
+        validation = request.validation or service.validation
+        if contract is not None and validation != "off":
+            violations = contract.validate_request(envelope.payload)
+            if violations:
+                trace.set(violations=[f"request: {v}" for v in violations])
+                if validation == "strict":
+                    raise SoapFaultError(
+                        ErrorCode.REQUEST_SCHEMA,
+                        "the request violates the contract: " + "; ".join(violations[:5]),
+                    )
+
+        route = self.routes.route_for(service.name, municipality)
+        if request.target_override:  # a scenario run's --target: this call only, after the same checks
+            route = RouteDef(service.name, municipality, request.target_override, origin="override")
+        if route is None:
+            raise SoapFaultError(
+                ErrorCode.NO_ROUTE,
+                f"no route for {service.name} in municipality {municipality}",
+                client=False,
+            )
+        trace.set(route_target=route.target)
+
+        injected = await self._inject(route, trace)
+        if injected is not None:
+            return injected
+
+        call = SoapCall(
+            exchange_id=trace.row["id"],
+            service=service,
+            operation=operation,
+            municipality=municipality,
+            system=system,
+            agreement=agreement,
+            context=ctx,
+            envelope=envelope,
+        )
+        if route.target.startswith("builtin:"):
+            return await self._builtin(route, call, trace)
+        return await self._forward(route, request, operation, contract, service, trace)
+
+    async def _invocation_caller(
+        self, request: SoapRequest, envelope: Envelope, ctx: RequestContext, service: ServiceDef, trace: _Trace
+    ) -> tuple[SystemDef, AgreementDef, str]:
+        """System, agreement and municipality from the call's InvocationContext (checked against credentials)."""
         inv = ctx.invocation
         if inv is not None:
             trace.set(
@@ -197,46 +247,39 @@ class Pipeline:
             )
         if not agreement.active:
             raise SoapFaultError(ErrorCode.AGREEMENT_INACTIVE, f"service agreement {agreement.uuid} is not active")
+        return system, agreement, municipality
 
-        validation = request.validation or service.validation
-        if contract is not None and validation != "off":
-            violations = contract.validate_request(envelope.payload)
-            if violations:
-                trace.set(violations=[f"request: {v}" for v in violations])
-                if validation == "strict":
-                    raise SoapFaultError(
-                        ErrorCode.REQUEST_SCHEMA,
-                        "the request violates the contract: " + "; ".join(violations[:5]),
-                    )
-
-        route = self.routes.route_for(service.name, municipality)
-        if request.target_override:  # a scenario run's --target: this call only, after the same checks
-            route = RouteDef(service.name, municipality, request.target_override, origin="override")
-        if route is None:
-            raise SoapFaultError(
-                ErrorCode.NO_ROUTE,
-                f"no route for {service.name} in municipality {municipality}",
-                client=False,
-            )
-        trace.set(route_target=route.target)
-
-        injected = await self._inject(route, trace)
-        if injected is not None:
-            return injected
-
-        call = SoapCall(
-            exchange_id=trace.row["id"],
-            service=service,
-            operation=operation,
-            municipality=municipality,
-            system=system,
-            agreement=agreement,
-            context=ctx,
-            envelope=envelope,
+    async def _implicit_caller(
+        self, request: SoapRequest, envelope: Envelope, ctx: RequestContext, service: ServiceDef, trace: _Trace
+    ) -> tuple[SystemDef, AgreementDef, str]:
+        """A contract without InvocationContext: the caller from its credentials, the agreement from
+        (system ×) municipality × service (caller.py)."""
+        auth = None
+        if self.authenticator is not None:
+            auth = await self.authenticator.authenticate(request, envelope, ctx, service)
+        municipality = ctx.municipality_cvr
+        if auth is not None and auth.municipality is not None:
+            if municipality is not None and municipality != auth.municipality:
+                raise SoapFaultError(
+                    ErrorCode.TOKEN_OTHER_MUNICIPALITY,
+                    f"the token is issued for municipality {auth.municipality}, "
+                    f"but AuthorityContext names {municipality}",
+                )
+            municipality = auth.municipality
+        trace.set(municipality=municipality)
+        caller, found_by = None, "agreements"
+        if auth is not None:
+            caller, found_by = auth.system, auth.model
+        elif request.origin != "http" and request.caller_system:  # the simulator's own call names its system
+            caller, found_by = request.caller_system, request.origin
+        agreement = implicit_agreement(self.routes, service, municipality, caller)
+        system = self.routes.systems[agreement.system]
+        trace.set(
+            context={"MunicipalityCVR": municipality, "FoundBy": found_by},
+            system_uuid=system.uuid,
+            agreement_uuid=agreement.uuid,
         )
-        if route.target.startswith("builtin:"):
-            return await self._builtin(route, call, trace)
-        return await self._forward(route, request, operation, contract, service, trace)
+        return system, agreement, agreement.municipality
 
     def _operation(
         self, service: ServiceDef, contract: Contract | None, soap_action: str | None, payload: etree._Element
@@ -388,15 +431,24 @@ class Pipeline:
         await self.recorder.record(trace.row)
 
 
-def wsdl_for(routes: RouteTable, pipeline: Pipeline, path: str, base_url: str) -> bytes:
-    """The WSDL of the service at `path`, with its address on this simulator."""
+def contract_at(routes: RouteTable, pipeline: Pipeline, path: str) -> tuple[ServiceDef, Contract]:
+    """The service at `path` and the contract in force for it; LookupError when there is none."""
     service = routes.service_for_path(path)
     if service is None:
         raise LookupError(f"no service is registered at {path}")
     contract = pipeline.contract_for(service)
     if contract is None:
         raise LookupError(f"{service.name} has no contract to describe")
+    return service, contract
+
+
+def wsdl_for(routes: RouteTable, pipeline: Pipeline, path: str, base_url: str, xsd: str | None = None) -> bytes:
+    """The WSDL of the service at `path` (or, with `xsd`, that schema file of its package), with its locations
+    on this simulator."""
+    service, contract = contract_at(routes, pipeline, path)
+    if xsd is not None:
+        return contract.xsd(xsd, base_url + service.path)
     return contract.wsdl(base_url + service.path)
 
 
-__all__ = ["Pipeline", "parse_xml", "wsdl_for"]
+__all__ = ["Pipeline", "contract_at", "parse_xml", "wsdl_for"]

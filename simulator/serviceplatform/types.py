@@ -28,6 +28,7 @@ class SoapRequest:
     client_cert: str | bytes | None = None  # the TLS client certificate (PEM or DER), when one was presented
     target_override: str | None = None  # send to this provider URL instead of the route's (scenario --target)
     validation: str | None = None  # strict | lenient | off for this call instead of the service's (a readiness run)
+    caller_system: str | None = None  # the simulator's own call: the system it calls as (no InvocationContext needed)
 
 
 @dataclass

@@ -24,8 +24,15 @@ class Contract(Protocol):
     name: str
     namespace: str
     operations: dict[str, Operation]
+    invocation_context: bool
+    """Whether its requests carry ``InvocationContext`` (our SF1590 contracts). When False (the public SF1510
+    contracts), the platform finds the calling system and agreement itself (serviceplatform/caller.py)."""
 
     def wsdl(self, location: str) -> bytes: ...
+
+    def xsd(self, name: str, location: str) -> bytes:
+        """A schema file of the contract's package (``<service>?xsd=<name>``); LookupError if there is none."""
+        ...
 
     def validate_request(self, payload: etree._Element) -> list[str]: ...
 
@@ -39,9 +46,13 @@ class OperationsOnly:
     name: str
     namespace: str
     operations: dict[str, Operation] = field(default_factory=dict)
+    invocation_context: bool = True
 
     def wsdl(self, location: str) -> bytes:
         raise LookupError(f"contract {self.name} has no WSDL")
+
+    def xsd(self, name: str, location: str) -> bytes:
+        raise LookupError(f"contract {self.name} has no schema files")
 
     def validate_request(self, payload: etree._Element) -> list[str]:
         return []

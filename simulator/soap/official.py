@@ -11,12 +11,15 @@ error that names the missing file.
 from __future__ import annotations
 
 import copy
+from functools import cached_property
 from pathlib import Path
 
 from lxml import etree
 
 from simulator.serviceplatform.routefiles import ServiceDef
 from simulator.soap.contract import Operation
+from simulator.soap.ns import INVOCATION_CONTEXT
+from simulator.soap.package import ContractPackage, locations
 
 XS = "http://www.w3.org/2001/XMLSchema"
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
@@ -94,7 +97,15 @@ class OfficialContract:
         self.operations = self._operations()
         if not self.operations:
             raise OfficialContractError(f"{wsdl_path}: no SOAP operations in any wsdl:binding")
+        self._schema_roots: list[etree._Element] = []
         self.schema = self._schema()
+        self.invocation_context = any(
+            _resolve_qname(el, el.get("ref")) == f"{{{INVOCATION_CONTEXT}}}InvocationContext"
+            for root in self._schema_roots
+            for el in root.iter(f"{{{XS}}}element")
+            if el.get("ref")
+        )
+        """Whether the official requests carry InvocationContext (the SF1510 ones do not: soap/contract.py)."""
 
     def _load_wsdl(self, path: Path, seen: set[Path] | None = None) -> list[etree._Element]:
         """The WSDL and the WSDLs it imports (wsdl:import location=…, inside the folder)."""
@@ -122,15 +133,14 @@ class OfficialContract:
         return [el for doc in self.docs for el in doc.findall(f"{{{WSDL}}}{tag}")]
 
     def _operations(self) -> dict[str, Operation]:
-        messages = {}
+        messages: dict[str, dict[str, str | None]] = {}  # message → part name → element
         for doc in self.docs:
             tns = doc.get("targetNamespace")
             for m in doc.findall(f"{{{WSDL}}}message"):
-                part = m.find(f"{{{WSDL}}}part")
-                element = None
-                if part is not None and part.get("element"):
-                    element = _resolve_qname(part, part.get("element"))
-                messages[f"{{{tns}}}{m.get('name')}"] = element
+                parts = {}
+                for part in m.findall(f"{{{WSDL}}}part"):
+                    parts[part.get("name")] = _resolve_qname(part, part.get("element")) if part.get("element") else None
+                messages[f"{{{tns}}}{m.get('name')}"] = parts
         port_ops = {}
         for doc in self.docs:
             for pt in doc.findall(f"{{{WSDL}}}portType"):
@@ -139,7 +149,7 @@ class OfficialContract:
                     for kind in ("input", "output"):
                         el = op.find(f"{{{WSDL}}}{kind}")
                         if el is not None and el.get("message"):
-                            io[kind] = messages.get(_resolve_qname(el, el.get("message")))
+                            io[kind] = messages.get(_resolve_qname(el, el.get("message")), {})
                     port_ops[op.get("name")] = io
         out: dict[str, Operation] = {}
         for binding in self._find("binding"):
@@ -149,14 +159,15 @@ class OfficialContract:
                 if soap_op is None:
                     soap_op = op.find(f"{{{WSDL_SOAP12}}}operation")
                 io = port_ops.get(name, {})
-                if not io.get("input"):
+                request = _body_element(op.find(f"{{{WSDL}}}input"), io.get("input"))
+                if not request:
                     continue
                 action = (soap_op.get("soapAction") if soap_op is not None else None) or ""
                 out[name] = Operation(
                     name=name,
                     soap_action=action or (self.namespace + name),
-                    request_element=io["input"],
-                    response_element=io.get("output"),
+                    request_element=request,
+                    response_element=_body_element(op.find(f"{{{WSDL}}}output"), io.get("output")),
                 )
         return out
 
@@ -221,6 +232,7 @@ class OfficialContract:
         seen: set[Path] = set()
         while todo:
             root, base = todo.pop()
+            self._schema_roots.append(root)
             for ref in root.iter(f"{{{XS}}}import", f"{{{XS}}}include", f"{{{XS}}}redefine"):
                 loc = ref.get("schemaLocation")
                 if not loc or loc.startswith(("ns:", "inline:")):
@@ -240,12 +252,35 @@ class OfficialContract:
                     seen.add(path)
                     todo.append((_parse(path).getroot(), str(path)))
 
+    @property
+    def about(self) -> str:
+        return (
+            f"The contract loaded unchanged from `{self.folder}` (official-contract mode): its WSDL "
+            f"`{self.package.main}` and every file it reaches. Nothing in it is the simulator's inference."
+        )
+
+    @cached_property
+    def package(self) -> ContractPackage:
+        """The WSDL and every file it reaches (wsdl:import, xs:import/include), by path inside the folder."""
+        folder = self.folder.resolve()
+        files: dict[str, etree._Element] = {}
+        todo = [self.wsdl_path.resolve()]
+        while todo:
+            path = todo.pop()
+            name = path.relative_to(folder).as_posix()
+            if name in files:
+                continue
+            files[name] = root = _parse(path).getroot()
+            for el, attr in locations(root):
+                if not el.get(attr).startswith(("ns:", "inline:")):
+                    todo.append((path.parent / el.get(attr)).resolve())
+        return ContractPackage(main=self.wsdl_path.resolve().relative_to(folder).as_posix(), files=files)
+
     def wsdl(self, location: str) -> bytes:
-        root = copy.deepcopy(self.docs[0])
-        for ns in (WSDL_SOAP, WSDL_SOAP12):
-            for addr in root.iter(f"{{{ns}}}address"):
-                addr.set("location", location)
-        return etree.tostring(root, xml_declaration=True, encoding="utf-8")
+        return self.package.served(self.package.main, location)
+
+    def xsd(self, name: str, location: str) -> bytes:
+        return self.package.served(name, location)
 
     def validate_request(self, payload: etree._Element) -> list[str]:
         return self._validate(payload)
@@ -257,6 +292,24 @@ class OfficialContract:
         if self.schema.validate(payload):
             return []
         return [f"line {e.line}: {e.message}" for e in self.schema.error_log]
+
+
+def _body_element(bound: etree._Element | None, parts: dict[str, str | None] | None) -> str | None:
+    """The element of the message part that goes in the Body: the one ``soap:body parts=`` names, else the
+    first part not bound as a ``soap:header`` (KOMBIT's SF1510 messages carry a RequestHeader part first)."""
+    if not parts:
+        return None
+    body_parts = headers = None
+    if bound is not None:
+        for ns in (WSDL_SOAP, WSDL_SOAP12):
+            body = bound.find(f"{{{ns}}}body")
+            if body is not None and body.get("parts"):
+                body_parts = body.get("parts").split()
+            headers = headers or {h.get("part") for h in bound.findall(f"{{{ns}}}header")}
+    for name, element in parts.items():
+        if (body_parts is None or name in body_parts) and name not in (headers or set()):
+            return element
+    return None
 
 
 def _pick_wsdl(folder: Path, service: ServiceDef) -> Path:

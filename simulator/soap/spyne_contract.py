@@ -8,7 +8,6 @@ own namespaces (``<xs:element ref="ic:InvocationContext"/>``) exactly as the pub
 
 from __future__ import annotations
 
-import copy
 from functools import cached_property
 
 from lxml import etree
@@ -18,49 +17,91 @@ from spyne.protocol.soap import Soap11
 
 from simulator.soap.contract import Operation
 from simulator.soap.ns import AUTHORITY_CONTEXT, CALL_CONTEXT, INVOCATION_CONTEXT, ascii_name, wsdl_namespace
+from simulator.soap.package import ContractPackage, package_from_wsdl
 
 XS = "http://www.w3.org/2001/XMLSchema"
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
 WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
 SOAP_HTTP = "http://schemas.xmlsoap.org/soap/http"
 
-_UUID = Unicode(pattern="[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}")
-_REQ = dict(min_occurs=1, nillable=False)
-_OPT255 = Unicode(max_len=255).customize(min_occurs=0, nillable=False)
+_UUID_PATTERN = "[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}"
+
+
+def named(base, name: str, namespace: str, **restrictions):
+    """A named simple type (``<xs:simpleType name="…">`` in `namespace`): every field using it refers to it by
+    name, so code generators make one class (or none) for it instead of one per field."""
+    t = base.customize(type_name=name, __namespace__=namespace, **restrictions)
+    t._simulator_named = (name, namespace)
+    return t
+
+
+def _occurs(t, **occurs):
+    named_as = t.__dict__.get("_simulator_named")
+    if named_as is None:
+        return t.customize(**occurs)
+    name, namespace = named_as
+    out = t.customize(type_name=name, __namespace__=namespace, **occurs)
+    out._simulator_named = named_as
+    return out
+
+
+def req(t):
+    """Exactly one (the field is required)."""
+    return _occurs(t, min_occurs=1, nillable=False)
+
+
+def opt(t):
+    """Zero or one."""
+    return _occurs(t, min_occurs=0, nillable=False)
+
+
+def many(t):
+    """Zero or more."""
+    return _occurs(t, min_occurs=0, max_occurs="unbounded", nillable=False)
+
+
+def some(t):
+    """One or more."""
+    return _occurs(t, min_occurs=1, max_occurs="unbounded", nillable=False)
+
+
+def _text255(name: str, namespace: str):
+    return named(Unicode, name, namespace, max_len=255)
 
 
 class InvocationContextType(ComplexModel):
     __namespace__ = INVOCATION_CONTEXT
+    _uuid = named(Unicode, "UUIDtype", INVOCATION_CONTEXT, pattern=_UUID_PATTERN)
     _type_info = [
-        ("ServiceAgreementUUID", _UUID.customize(**_REQ)),
-        ("UserSystemUUID", _UUID.customize(**_REQ)),
-        ("UserUUID", _UUID.customize(**_REQ)),
-        ("OnBehalfOfUser", _OPT255),
-        ("ServiceUUID", _UUID.customize(**_REQ)),
-        ("CallersServiceCallIdentifier", _OPT255),
-        ("AccountingInfo", _OPT255),
+        ("ServiceAgreementUUID", req(_uuid)),
+        ("UserSystemUUID", req(_uuid)),
+        ("UserUUID", req(_uuid)),
+        ("OnBehalfOfUser", opt(_text255("OnBehalfOfUserType", INVOCATION_CONTEXT))),
+        ("ServiceUUID", req(_uuid)),
+        ("CallersServiceCallIdentifier", opt(_text255("CallersServiceCallIdentifierType", INVOCATION_CONTEXT))),
+        ("AccountingInfo", opt(_text255("AccountingInfoType", INVOCATION_CONTEXT))),
     ]
 
 
 class AuthorityContextType(ComplexModel):
     __namespace__ = AUTHORITY_CONTEXT
-    _type_info = [("MunicipalityCVR", Unicode(pattern="[0-9]{8}").customize(**_REQ))]
+    _type_info = [("MunicipalityCVR", req(named(Unicode, "CVRNumber", AUTHORITY_CONTEXT, pattern="[0-9]{8}")))]
 
 
 class CallContextType(ComplexModel):
     __namespace__ = CALL_CONTEXT
     _type_info = [
-        ("OnBehalfOfUser", _OPT255),
-        ("CallServicePrecedenceURI", Unicode.customize(min_occurs=0, nillable=False)),
-        ("CallersServiceCallIdentifier", _OPT255),
-        ("AccountingInfo", _OPT255),
+        ("OnBehalfOfUser", opt(_text255("OnBehalfOfUserType", CALL_CONTEXT))),
+        ("CallServicePrecedenceURI", opt(Unicode)),
+        ("CallersServiceCallIdentifier", opt(_text255("CallersServiceCallIdentifierType", CALL_CONTEXT))),
+        ("AccountingInfo", opt(_text255("AccountingInfoType", CALL_CONTEXT))),
     ]
 
 
 CONTEXT_FIELDS = [
-    ("CallContext", CallContextType.customize(min_occurs=0, nillable=False)),
-    ("AuthorityContext", AuthorityContextType.customize(min_occurs=0, nillable=False)),
-    ("InvocationContext", InvocationContextType.customize(min_occurs=0, nillable=False)),
+    ("CallContext", opt(CallContextType)),
+    ("AuthorityContext", opt(AuthorityContextType)),
+    ("InvocationContext", opt(InvocationContextType)),
 ]
 """Put these first in every request type's ``_type_info``: ``_type_info = CONTEXT_FIELDS + [...]``."""
 
@@ -71,52 +112,31 @@ _CONTEXT_ELEMENTS = {
 }
 
 
-class _Resolver(etree.Resolver):
-    """Resolves the schemas embedded in one WSDL against each other, and nothing else."""
-
-    def __init__(self, schemas: dict[str, bytes]) -> None:
-        super().__init__()
-        self.schemas = schemas
-
-    def resolve(self, url, pubid, context):
-        if url in self.schemas:
-            return self.resolve_string(self.schemas[url], context)
-        return self.resolve_string(b'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"/>', context)
-
-
-def schema_from_wsdl(wsdl: etree._Element) -> etree.XMLSchema:
-    """One XMLSchema covering every xs:schema in a WSDL's types section."""
-    schemas = wsdl.findall(f"{{{WSDL}}}types/{{{XS}}}schema")
-    docs: dict[str, bytes] = {}
-    for original in schemas:
-        s = etree.Element(original.tag, dict(original.attrib), nsmap=original.nsmap)
-        s.extend(copy.deepcopy(child) for child in original)
-        for imp in s.findall(f"{{{XS}}}import"):
-            imp.set("schemaLocation", "ns:" + imp.get("namespace"))
-        docs["ns:" + s.get("targetNamespace")] = etree.tostring(s)
-    main = etree.Element(f"{{{XS}}}schema", nsmap={"xs": XS})
-    for tns in docs:
-        etree.SubElement(main, f"{{{XS}}}import", namespace=tns[3:], schemaLocation=tns)
-    parser = etree.XMLParser(resolve_entities=False, no_network=True)
-    parser.resolvers.add(_Resolver(docs))
-    return etree.XMLSchema(etree.fromstring(etree.tostring(main), parser))
-
-
 class WsdlContract:
-    """A contract described by one WSDL tree (`_wsdl_tree`): serves it with our address, validates
-    messages against its embedded schemas."""
+    """A contract described by one WSDL tree with inline schemas (`_wsdl_tree`), served and exported as a
+    package of WSDL + XSD files (soap/package.py); messages are validated against the package's schemas."""
 
     _wsdl_tree: etree._Element
+    service_name: str
+    invocation_context = True
+    about = ""
+    """What the contract is and what in it is our inference (the package README, soap/export.py)."""
+    schema_files: dict[str, str] = {}
+    """Namespace → file in the package, for namespaces beyond the Serviceplatform's and the service's own."""
+
+    @cached_property
+    def package(self) -> ContractPackage:
+        return package_from_wsdl(self._wsdl_tree, self.service_name, self.schema_files)
 
     def wsdl(self, location: str) -> bytes:
-        root = copy.deepcopy(self._wsdl_tree)
-        for addr in root.iter(f"{{{WSDL_SOAP}}}address"):
-            addr.set("location", location)
-        return etree.tostring(root, xml_declaration=True, encoding="utf-8")
+        return self.package.served(self.package.main, location)
+
+    def xsd(self, name: str, location: str) -> bytes:
+        return self.package.served(name, location)
 
     @cached_property
     def schema(self) -> etree.XMLSchema:
-        return schema_from_wsdl(self._wsdl_tree)
+        return self.package.xml_schema()
 
     def validate_request(self, payload: etree._Element) -> list[str]:
         return self._validate(payload)
@@ -134,8 +154,17 @@ class WsdlContract:
 class SpyneContract(WsdlContract):
     """A reference contract built from spyne service classes, in Serviceplatformen's style."""
 
-    def __init__(self, name: str, area: str, service: str, version: int, services: list) -> None:
+    def __init__(
+        self,
+        name: str,
+        area: str,
+        service: str,
+        version: int,
+        services: list,
+        schema_files: dict[str, str] | None = None,
+    ) -> None:
         self.name = name
+        self.schema_files = schema_files or {}
         self.namespace = wsdl_namespace(area, service, version)
         self.service_name = service
         self._app = Application(services, tns=self.namespace, name=service, in_protocol=Soap11(), out_protocol=Soap11())

@@ -72,7 +72,11 @@ def write_routes(directory: Path, receiver_url: str, subscriptions: list[tuple[s
     ags = [
         f'  - {{uuid: {u}, system: debitor, municipality: "{CVR}", service: {s}}}' for s, u in READ_AGREEMENT.items()
     ]
-    ags.append(f'  - {{uuid: {STRANGER_AGREEMENT}, system: stranger, municipality: "{CVR}", service: Klasse}}')
+    # the stranger's agreement for the same municipality × service is inactive: reads without InvocationContext
+    # find the debtor system's (tests switch it on to make the choice ambiguous)
+    ags.append(
+        f'  - {{uuid: {STRANGER_AGREEMENT}, system: stranger, municipality: "{CVR}", service: Klasse, active: false}}'
+    )
     ags += [
         f'  - {{uuid: c1a55e1f-0000-4000-8003-00000000000{i}, system: klassifikation, municipality: "{c}", '
         f"service: SortimentModtag}}"
@@ -142,21 +146,31 @@ async def until(condition: Callable[[], Awaitable[bool] | bool], *, timeout: flo
 
 
 def read_envelope(
-    op: str, obj: str, inner: str, *, agreement: str | None = None, system: str = DEBTOR_SYSTEM, cvr: str = CVR
+    op: str,
+    obj: str,
+    inner: str,
+    *,
+    cvr: str | None = CVR,
+    invocation: bool = False,
+    agreement: str | None = None,
+    system: str = DEBTOR_SYSTEM,
 ) -> bytes:
-    """An SF1510 read request (context model: InvocationContext in the Body after AuthorityContext)."""
+    """An SF1510 read request in the official shape: AuthorityContext (unless `cvr` is None), then the LoRa
+    input. `invocation` adds an InvocationContext, which the official contract does not have."""
     tns = f"http://serviceplatformen.dk/xml/wsdl/soap11/Klassifikation/{obj}/5/"
     lora = f"urn:oio:sts:klassifikation:{obj.lower()}:1.1.3.0"
     wrapper = {"laes": "Laes", "list": "List", "soeg": "Soeg"}[op]
     agreement = agreement or READ_AGREEMENT[obj]
+    authority = f"""<ac:AuthorityContext xmlns:ac="http://serviceplatformen.dk/xml/schemas/AuthorityContext/1/">
+  <ac:MunicipalityCVR>{cvr}</ac:MunicipalityCVR></ac:AuthorityContext>"""
+    ic = f"""<ic:InvocationContext xmlns:ic="http://serviceplatformen.dk/xml/schemas/InvocationContext/1/">
+  <ic:ServiceAgreementUUID>{agreement}</ic:ServiceAgreementUUID><ic:UserSystemUUID>{system}</ic:UserSystemUUID>
+  <ic:UserUUID>{USER_UUID}</ic:UserUUID><ic:ServiceUUID>{SERVICES[obj]}</ic:ServiceUUID>
+ </ic:InvocationContext>"""
     return f"""<?xml version="1.0" encoding="utf-8"?>
 <soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>
 <t:{wrapper}Request xmlns:t="{tns}" xmlns:o="{lora}" xmlns:sd="urn:oio:sagdok:3.0.0">
- <ac:AuthorityContext xmlns:ac="http://serviceplatformen.dk/xml/schemas/AuthorityContext/1/">
-  <ac:MunicipalityCVR>{cvr}</ac:MunicipalityCVR></ac:AuthorityContext>
- <ic:InvocationContext xmlns:ic="http://serviceplatformen.dk/xml/schemas/InvocationContext/1/">
-  <ic:ServiceAgreementUUID>{agreement}</ic:ServiceAgreementUUID><ic:UserSystemUUID>{system}</ic:UserSystemUUID>
-  <ic:UserUUID>{USER_UUID}</ic:UserUUID><ic:ServiceUUID>{SERVICES[obj]}</ic:ServiceUUID>
- </ic:InvocationContext>
+ {authority if cvr else ""}
+ {ic if invocation else ""}
  {inner}
 </t:{wrapper}Request></soap:Body></soap:Envelope>""".encode()

@@ -10,9 +10,11 @@ import pytest
 from lxml import etree
 
 from tests.klassifikation.conftest import (
+    CVR,
+    CVR2,
     DEBTOR_SYSTEM,
+    READ_AGREEMENT,
     STRANGER_AGREEMENT,
-    STRANGER_SYSTEM,
     read_envelope,
     sf1510,
 )
@@ -159,16 +161,60 @@ async def test_unknown_objects_and_unusable_input_get_lora_status_codes(sim):
     assert "UUIDIdentifikator is required" in empty.findtext(f".//{{{SD}}}FejlbeskedTekst")
 
 
-@pytest.mark.parametrize(
-    ("kw", "op", "code"),
-    [
-        ({"agreement": STRANGER_AGREEMENT, "system": DEBTOR_SYSTEM}, "laes", "SP-131"),  # someone else's agreement
-        ({"agreement": STRANGER_AGREEMENT, "system": STRANGER_SYSTEM, "cvr": "22222222"}, "laes", "SP-133"),
-    ],
-)
-async def test_reads_without_a_matching_agreement_are_refused(sim, kw, op, code):
-    payload = await call(sim, op, "Klasse", f"<o:LaesInput>{uuid_input(FT_0101)}</o:LaesInput>", **kw)
-    assert payload.findtext(f".//{{{SPF}}}ErrorCode") == code
+def fault_code(payload: etree._Element) -> str | None:
+    return payload.findtext(f".//{{{SPF}}}ErrorCode")
+
+
+async def test_without_invocation_context_the_agreement_is_found_from_municipality_and_service(sim):
+    laes = f"<o:LaesInput>{uuid_input(FT_0101)}</o:LaesInput>"
+    # found: the debtor system's agreement for 11111111 × Klasse (the stranger's is inactive)
+    ok(await call(sim, "laes", "Klasse", laes), "Klasse")
+    await sim.rt.recorder.flush()
+    [ex] = (await sim.client.get("/api/exchanges", params={"service": "Klasse"})).json()["items"]
+    assert (ex["system_uuid"], ex["agreement_uuid"], ex["municipality"]) == (
+        DEBTOR_SYSTEM,
+        READ_AGREEMENT["Klasse"],
+        CVR,
+    )
+    assert ex["context"] == {"MunicipalityCVR": CVR, "FoundBy": "agreements"}
+
+    # no municipality: nothing to look the agreement up by
+    missing = await call(sim, "laes", "Klasse", laes, cvr=None)
+    assert fault_code(missing) == "SP-136" and "AuthorityContext/MunicipalityCVR" in missing.findtext(".//faultstring")
+    # a municipality nobody may read for
+    assert fault_code(await call(sim, "laes", "Facet", laes, cvr=CVR2)) == "SP-136"
+
+    # two systems may read for 11111111: without a security model the caller is unknown
+    r = await sim.client.put(
+        "/api/agreements",
+        json={"uuid": STRANGER_AGREEMENT, "system": "stranger", "municipality": CVR, "service": "Klasse"},
+    )
+    assert r.status_code == 200, r.text
+    ambiguous = await call(sim, "laes", "Klasse", laes)
+    assert fault_code(ambiguous) == "SP-137"
+    text = ambiguous.findtext(".//faultstring")
+    assert "debitor, stranger" in text and "SIMULATOR_SECURITY_MODE" in text
+
+    # only an inactive one left
+    await sim.client.delete(f"/api/agreements/{READ_AGREEMENT['Klasse']}")
+    await sim.client.put(
+        "/api/agreements",
+        json={
+            "uuid": STRANGER_AGREEMENT,
+            "system": "stranger",
+            "municipality": CVR,
+            "service": "Klasse",
+            "active": False,
+        },
+    )
+    assert fault_code(await call(sim, "laes", "Klasse", laes)) == "SP-135"
+
+
+async def test_an_invocation_context_the_official_contract_does_not_have_is_refused_in_strict_mode(sim):
+    """Never laxer than the official schema: InvocationContext is not part of SF1510's LaesRequest."""
+    payload = await call(sim, "laes", "Klasse", f"<o:LaesInput>{uuid_input(FT_0101)}</o:LaesInput>", invocation=True)
+    assert fault_code(payload) == "SP-150"
+    assert "InvocationContext" in payload.findtext(".//faultstring")
 
 
 async def test_write_operations_are_not_offered(sim):

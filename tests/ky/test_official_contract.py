@@ -16,41 +16,26 @@ from tests.ky.conftest import COMPONENTS
 from tests.ky.messages import NS, PATH, action, coverage, kvittering
 
 XS = "http://www.w3.org/2001/XMLSchema"
-WSDL = "http://schemas.xmlsoap.org/wsdl/"
-D = "http://serviceplatformen.dk/xml/schemas/OIR/Debitor/1/"
 SERVICE = "DaekningAfskrivningRegistreringAfsend"
 
 
+DEBITOR_XSD = "xsd/Debitor_1.xsd"
+
+
 def write_official_folder(folder: Path, *, require_begrundelse: bool = True) -> Path:
-    """Our reference WSDL saved as a vendor would receive it: the WSDL plus one .xsd per namespace,
-    imported by relative schemaLocation. With `require_begrundelse` the "official" schema is stricter
-    than ours (Daekning/Begrundelse required), which shows which schema is in force."""
-    folder.mkdir(parents=True)
-    (folder / "xsd").mkdir()
-    wsdl = etree.fromstring(CONTRACTS[SERVICE].wsdl("http://example.invalid/"))
-    types = wsdl.find(f"{{{WSDL}}}types")
-    schemas = types.findall(f"{{{XS}}}schema")
-    files = {s.get("targetNamespace"): f"xsd/schema{i}.xsd" for i, s in enumerate(schemas)}
-    for s in schemas:
-        doc = etree.Element(s.tag, dict(s.attrib), nsmap={**wsdl.nsmap, **s.nsmap})
-        for child in s:
-            doc.append(child)
-        for imp in doc.findall(f"{{{XS}}}import"):
-            imp.set("schemaLocation", Path(files[imp.get("namespace")]).name)
-        if require_begrundelse and s.get("targetNamespace") == D:
-            for ct in doc.iter(f"{{{XS}}}complexType"):
-                if ct.get("name") == "DaekningType":
-                    for el in ct.iter(f"{{{XS}}}element"):
-                        if el.get("name") == "Begrundelse":
-                            el.attrib.pop("minOccurs", None)
-        (folder / files[s.get("targetNamespace")]).write_bytes(
-            etree.tostring(doc, xml_declaration=True, encoding="utf-8")
-        )
-        types.remove(s)
-    main = etree.SubElement(types, f"{{{XS}}}schema", targetNamespace=NS + "types")
-    for tns, path in files.items():
-        etree.SubElement(main, f"{{{XS}}}import", namespace=tns, schemaLocation=path)
-    (folder / f"{SERVICE}.wsdl").write_bytes(etree.tostring(wsdl, xml_declaration=True, encoding="utf-8"))
+    """Our reference contract's package (WSDL + XSD files, relative schemaLocations) saved as a vendor would
+    receive an official one. With `require_begrundelse` the "official" schema is stricter than ours
+    (Daekning/Begrundelse required), which shows which schema is in force."""
+    CONTRACTS[SERVICE].package.write(folder)
+    if require_begrundelse:
+        path = folder / DEBITOR_XSD
+        doc = etree.parse(str(path))
+        for ct in doc.iter(f"{{{XS}}}complexType"):
+            if ct.get("name") == "DaekningType":
+                for el in ct.iter(f"{{{XS}}}element"):
+                    if el.get("name") == "Begrundelse":
+                        el.attrib.pop("minOccurs", None)
+        doc.write(str(path), xml_declaration=True, encoding="utf-8")
     return folder
 
 
@@ -83,8 +68,8 @@ def test_loads_operations_soapactions_and_schemas_from_the_folder(tmp_path) -> N
 
 def test_a_schema_outside_the_folder_is_named(tmp_path) -> None:
     folder = write_official_folder(tmp_path / "official")
-    (folder / "xsd" / "schema0.xsd").unlink()
-    with pytest.raises(OfficialContractError, match="schema0.xsd"):
+    (folder / DEBITOR_XSD).unlink()
+    with pytest.raises(OfficialContractError, match="Debitor_1.xsd"):
         load_official_contract(folder, _service())
     with pytest.raises(OfficialContractError, match="no .wsdl"):
         load_official_contract(folder / "xsd", _service())
@@ -106,8 +91,12 @@ async def test_schema_violations_in_official_mode(sim_factory, routes_dir, tmp_p
             )
         ).json()["account"]
         claim = acc["claims"][0]["uuid"]
-        wsdl = (await sim.client.get(PATH + "?wsdl")).content
-        assert b"xsd/schema0.xsd" in wsdl  # the official WSDL is what is served
+        # the official package is what is served
+        served = etree.fromstring((await sim.client.get(f"{PATH}?xsd={DEBITOR_XSD}")).content)
+        [begrundelse] = served.xpath(
+            "//xs:complexType[@name='DaekningType']//xs:element[@name='Begrundelse']", namespaces={"xs": XS}
+        )
+        assert begrundelse.get("minOccurs") is None
 
         # Valid against our reference contract, but not against the official one (no Begrundelse).
         r = await sim.client.post(PATH, content=coverage(claim, "10.00"), headers={"SOAPAction": action()})

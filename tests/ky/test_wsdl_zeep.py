@@ -42,9 +42,12 @@ def test_wsdls_are_valid_and_their_soapactions_ascii(ky_env: Env) -> None:
         assert all(a.isascii() for a in actions)
         [address] = root.iter(f"{{{WSDL_SOAP}}}address")
         assert address.get("location") == f"{ky_env.sim.url}/service/OIR/{name}/1"
-        assert contract.schema is not None  # every schema in wsdl:types compiles
+        assert contract.schema is not None  # every schema of the package compiles
         xs = "http://www.w3.org/2001/XMLSchema"
-        requests = [ct for ct in root.iter(f"{{{xs}}}complexType") if ct.get("name", "").endswith("RequestType")]
+        [include] = root.iter(f"{{{xs}}}include")  # the message schema, served beside the WSDL
+        assert include.get("schemaLocation") == f"{ky_env.sim.url}/service/OIR/{name}/1?xsd={name}ServiceMsg.xsd"
+        messages = etree.fromstring(httpx.get(include.get("schemaLocation"), timeout=10).content)
+        requests = [ct for ct in messages.iter(f"{{{xs}}}complexType") if ct.get("name", "").endswith("RequestType")]
         assert len(requests) == len(contract.operations)
         for ct in requests:  # context elements first in every request element
             refs = [el.get("ref", "").split(":")[-1] for el in ct.iter(f"{{{xs}}}element")][:3]
