@@ -12,6 +12,7 @@ import pytest
 from lxml import etree
 
 from simulator.ky.contracts import CONTRACTS, DEBITOR_NS
+from tests.conftest import REQUIRE_SERVICES
 from tests.ky.conftest import COMPONENTS
 
 XS = "http://www.w3.org/2001/XMLSchema"
@@ -137,9 +138,11 @@ NODE_SOAP = Path(__file__).parent / "load_with_node_soap.js"
 
 def test_node_soap_loads_every_served_wsdl(live_factory):
     """node-soap (npm `soap`) builds a client from each served WSDL. Needs `node` and the `soap` package on
-    NODE_PATH; skipped otherwise (not a CI requirement)."""
+    NODE_PATH; skipped locally otherwise, required in CI (.ci/run installs it)."""
     node = shutil.which("node")
     if node is None or subprocess.run([node, "-e", "require('soap')"], capture_output=True).returncode != 0:
+        if REQUIRE_SERVICES:
+            pytest.fail("node and the npm package 'soap' (on NODE_PATH) are required in CI")
         pytest.skip("node or the npm package 'soap' (on NODE_PATH) is not available")
     with live_factory(components=COMPONENTS) as live:
         urls = [f"{live.url}{p}?wsdl" for p in SOAP_SERVICES]
