@@ -55,12 +55,14 @@ def create_app(settings: Settings | None = None, *, db_schema: str | None = None
 
     @api.get("/healthz", tags=["health"])
     async def healthz(rt: RuntimeDep, response: Response) -> dict[str, Any]:
-        """Database and broker state; `ok` is false (and the status 503) when either is down."""
+        """Database, database writer and broker state; `ok` is false (and the status 503) when one is down, or
+        when the writer (exchanges, KY bookings) fails or is behind (an item waiting writer_stuck_after_s)."""
         database = await rt.db.ping()
         out: dict[str, Any] = {
             "version": __version__,
             "database": {"ok": database, "dialect": rt.db.dialect},
             "recorder": {"pending": rt.recorder.pending, "last_error": rt.recorder.last_error},
+            "writer": rt.writer.health(),
         }
         for c in rt.components:
             out[c.name] = await c.health(rt)

@@ -37,9 +37,14 @@ class Settings(BaseSettings):
     record_body_max_bytes: int = 256 * 1024
     retention_max_exchanges: int = 200_000
     record_batch_size: int = 500
-    record_flush_interval_s: float = 0.05  # only when record_durable is off
     record_durable: bool = Field(
         default=True, description="answer a call only once its exchange is committed (group commit)"
+    )
+    writer_stop_timeout_s: float = Field(
+        default=5.0, description="on shutdown, how long to wait for what is queued for the database"
+    )
+    writer_stuck_after_s: float = Field(
+        default=5.0, description="/healthz reports the database writer not ok once an item waits this long"
     )
     forward_timeout_s: float = 30.0
     admin_token: str | None = None

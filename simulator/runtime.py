@@ -11,19 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-import httpx
 from fastapi import APIRouter
 from lxml import etree
 
 from simulator.config import Settings
+from simulator.outbound import HttpClient
 from simulator.serviceplatform import Handler, Pipeline, RouteTable, SoapRequest, SoapResponse
-from simulator.serviceplatform.forwarder import Forwarder
 from simulator.soap.context import InvocationContext, build_context_elements
 from simulator.soap.contract import contract_names
 from simulator.soap.envelope import build_envelope
 from simulator.soap.ns import wsdl_namespace
 from simulator.soap.official import load_official_contract
 from simulator.store import Database
+from simulator.store.group import GroupCommit
 from simulator.traffic import ExchangeStore, Recorder
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,8 @@ class Runtime:
     db: Database
     routes: RouteTable
     recorder: Recorder
-    http: httpx.AsyncClient
+    writer: GroupCommit
+    http: HttpClient  # the one outbound HTTP client (forwarding, pushes)
     pipeline: Pipeline
     exchanges: ExchangeStore  # every read of recorded exchanges
     handlers: dict[str, Handler] = field(default_factory=dict)
@@ -153,19 +154,20 @@ class Runtime:
     def build(cls, settings: Settings, components: list[Component], *, db_schema: str | None = None) -> Runtime:
         db = Database(settings.database_url, schema=db_schema)
         routes = RouteTable.from_directory(settings.routes_dir, known_contracts=set(contract_names()))
+        writer = GroupCommit(db, max_batch=settings.record_batch_size, stuck_after_s=settings.writer_stuck_after_s)
         recorder = Recorder(
             db,
             batch_size=settings.record_batch_size,
-            interval_s=settings.record_flush_interval_s,
             retention=settings.retention_max_exchanges,
             durable=settings.record_durable,
+            group=writer,
         )
-        http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+        http = HttpClient()
         handlers: dict[str, Handler] = {}
         pipeline = Pipeline(
             routes,
             recorder,
-            Forwarder(),
+            http,
             handlers,
             max_body_bytes=settings.max_body_bytes,
             record_body_max_bytes=settings.record_body_max_bytes,
@@ -181,6 +183,7 @@ class Runtime:
             db=db,
             routes=routes,
             recorder=recorder,
+            writer=writer,
             http=http,
             pipeline=pipeline,
             exchanges=ExchangeStore(db, recorder),
@@ -191,7 +194,7 @@ class Runtime:
     async def start(self) -> None:
         await self.db.migrate()
         await self.routes.sync(self.db)
-        await self.recorder.start()
+        await self.writer.start()
         self._config_refresh = asyncio.create_task(self._refresh_config(), name="config-refresh")
         for c in self.components:
             await c.start(self)
@@ -214,9 +217,8 @@ class Runtime:
                 await c.stop(self)
             except Exception:  # noqa: BLE001 - keep stopping the rest
                 log.exception("stopping %s failed", c.name)
-        await self.recorder.stop()
-        await self.http.aclose()
-        await self.pipeline.forwarder.close()
+        await self.writer.stop(self.settings.writer_stop_timeout_s)
+        await self.http.close()
         await self.db.close()
 
     async def call(

@@ -132,7 +132,6 @@ def make_settings(tmp_path: Path, default_routes: Path, default_messages: Path, 
         routes_dir=overrides.pop("routes_dir", default_routes),
         messages_dir=overrides.pop("messages_dir", default_messages),
         broker_url=None,
-        record_flush_interval_s=0.0,  # (durable group commit is the default)
     )
     values.update(overrides)
     return Settings(**values)

@@ -4,15 +4,16 @@ Concurrent `Bookings.book()` calls are queued and checked and booked together in
 claims of the batch are read once (locked `FOR UPDATE` on PostgreSQL, so processes sharing one database
 serialise on the claim), repeats are found with one query, each posting is checked against the claim's
 running balance as the batch goes, and all postings plus the new balances are written in one commit.
-A caller gets its answer only after that commit. If the batch collides with another process booking the
-same posting id, it is redone one posting at a time (so the collision becomes a repeat, never a double).
+A caller gets its answer only after that commit. If the database refuses the batch (another process booked
+the same posting id meanwhile, or a value it cannot store), the group commit redoes it one posting at a
+time: the collision becomes a repeat, never a double, and a posting KY cannot store is refused (KY-DA-000)
+alone.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from simulator.ky import xml as x
 from simulator.ky.models import KyClaim, KyPosting, KySubClaim
 from simulator.soap.kvittering import Kvittering
 from simulator.store import Database
+from simulator.store.group import GroupCommit
 
 log = logging.getLogger(__name__)
 _C = KyClaim.__table__.c
@@ -57,7 +59,6 @@ class _Request:
     kind: str
     item: dict[str, Any]
     exchange_id: str | None
-    done: asyncio.Future = field(repr=False)
 
 
 @dataclass
@@ -74,61 +75,40 @@ class _Claim:
 
 
 class Bookings:
-    """One writer task books what concurrent callers queue, a batch per transaction."""
+    """Bookings go through the database's group commit (simulator.store.GroupCommit): what concurrent
+    callers book is checked and booked together, a batch per transaction."""
 
-    def __init__(self, db: Database, *, max_batch: int = 256) -> None:
+    def __init__(self, db: Database, group: GroupCommit | None = None) -> None:
         self.db = db
-        self.max_batch = max_batch
-        self._queue: asyncio.Queue[_Request] = asyncio.Queue()
-        self._task: asyncio.Task | None = None
+        self._own_group = group is None
+        self.group = group or GroupCommit(db, name="ky-bookings", max_batch=256)
+        self.lane = self.group.lane("ky-bookings", self._book_batch_in, on_refused=self._refused)
 
     async def book(self, municipality: str, kind: str, item: dict[str, Any], exchange_id: str | None) -> Any:
         """Check and book one posting. Returns the outstanding amount before it (øre) or, for a repeat of
-        a booked id, the repeat's receipt; raises Refusal."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="ky-bookings")
-        done = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Request(municipality, kind, item, exchange_id, done))
-        return await asyncio.shield(done)
+        a booked id, the repeat's receipt; raises Refusal. While the database is unavailable, raises its
+        error (the call is answered with a fault)."""
+        return await self.lane.submit(_Request(municipality, kind, item, exchange_id))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        if self._own_group:
+            await self.group.stop()
 
-    async def _run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            try:
-                outcomes = await self._book_batch(batch)
-            except IntegrityError:  # another process booked one of these ids meanwhile: one at a time
-                outcomes = []
-                for r in batch:
-                    try:
-                        outcomes += await self._book_batch([r])
-                    except IntegrityError:
-                        outcomes.append(await self._repeat_after_race(r))
-                    except Exception as e:  # noqa: BLE001 - answered to its caller
-                        outcomes.append(e)
-            except Exception as e:  # noqa: BLE001 - the database failed: every caller of the batch hears it
-                log.warning("booking a batch of %d failed: %s", len(batch), e)
-                outcomes = [e] * len(batch)
-            for r, outcome in zip(batch, outcomes, strict=True):
-                if r.done.done():
-                    continue
-                if isinstance(outcome, BaseException):
-                    r.done.set_exception(outcome)
-                else:
-                    r.done.set_result(outcome)
-
-    async def _book_batch(self, batch: list[_Request]) -> list[Any]:
-        return await self.db.transaction(lambda conn: self._book_batch_in(conn, batch))
+    def _refused(self, s, r: _Request, error: BaseException) -> Any:
+        """The database refused this posting on its own. A unique-key clash: another process booked the same
+        id a moment ago, so this is a repeat (or a reused id); anything else: KY cannot take the values."""
+        if isinstance(error, IntegrityError):
+            existing = s.execute(
+                select(_P.kind, _P.claim_uuid, _P.amount, _P.subclaim_uuid).where(
+                    _P.kind == r.kind, _P.posting_uuid == r.item["uuid"]
+                )
+            ).first()
+            if existing is not None:
+                try:
+                    return repeat_receipt(existing, r.item, r.kind)
+                except Refusal as e:
+                    return e
+        return Refusal(E_INVALID, f"KY cannot store {r.kind} {r.item.get('uuid')}: {_first_line(error)}")
 
     def _book_batch_in(self, s, batch: list[_Request]) -> list[Any]:
         """Check and book a batch on one connection, inside its transaction (synchronous: on SQLite the
@@ -244,20 +224,6 @@ class Bookings:
             )
         return claim.outstanding
 
-    async def _repeat_after_race(self, r: _Request) -> Any:
-        async with self.db.session() as s:
-            existing = (
-                await s.scalars(
-                    select(KyPosting).where(KyPosting.kind == r.kind, KyPosting.posting_uuid == r.item["uuid"])
-                )
-            ).first()
-        if existing is None:
-            return Refusal(E_INVALID, f"could not book {r.item['uuid']}")
-        try:
-            return repeat_receipt(existing, r.item, r.kind)
-        except Refusal as e:
-            return e
-
 
 @dataclass
 class _Booked:
@@ -302,3 +268,7 @@ def repeat_receipt(existing, item: dict[str, Any], kind: str) -> Kvittering:
         )
     what = "coverage" if kind == "daekning" else "write-off"
     return Kvittering("ACCEPTERET", f"{what} {item['uuid']} was already registered; not counted again")
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(getattr(error, "orig", None) or error).strip().splitlines() or [type(error).__name__])[0][:200]

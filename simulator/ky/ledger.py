@@ -50,7 +50,7 @@ class KyLedger(LedgerViews):
     def __init__(self, rt: Runtime) -> None:
         super().__init__(rt.db)
         self.rt = rt
-        self.bookings = Bookings(rt.db)
+        self.bookings = Bookings(rt.db, rt.writer)
         self.client = KyClient(rt)
         self.claim_types = SortimentClaimTypes(rt)
 

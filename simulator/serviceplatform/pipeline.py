@@ -14,8 +14,8 @@ from typing import Any
 
 from lxml import etree
 
+from simulator.outbound import HttpClient, HttpError
 from simulator.serviceplatform.caller import implicit_agreement
-from simulator.serviceplatform.forwarder import Forwarder, ForwardError
 from simulator.serviceplatform.routefiles import AgreementDef, RouteDef, ServiceDef, SystemDef
 from simulator.serviceplatform.routetable import RouteTable
 from simulator.serviceplatform.types import (
@@ -68,7 +68,7 @@ class Pipeline:
         self,
         routes: RouteTable,
         recorder: Recorder,
-        forwarder: Forwarder,
+        http: HttpClient,
         handlers: dict[str, Handler],
         *,
         max_body_bytes: int,
@@ -78,7 +78,7 @@ class Pipeline:
     ) -> None:
         self.routes = routes
         self.recorder = recorder
-        self.forwarder = forwarder
+        self.http = http
         self.handlers = handlers
         self.max_body_bytes = max_body_bytes
         self.record_body_max_bytes = record_body_max_bytes
@@ -356,8 +356,10 @@ class Pipeline:
         }
         t = time.perf_counter()
         try:
-            reply = await self.forwarder.post(route.target, request.body, headers, self.forward_timeout_s)
-        except ForwardError as e:
+            reply = await self.http.post(
+                route.target, content=request.body, headers=headers, timeout=self.forward_timeout_s
+            )
+        except HttpError as e:
             trace.set(provider_ms=(time.perf_counter() - t) * 1000)
             raise SoapFaultError(
                 ErrorCode.PROVIDER_UNREACHABLE,
@@ -370,13 +372,13 @@ class Pipeline:
             reason=f"forwarded to {route.target} "
             + ("(per-call target override)" if route.origin == "override" else f"(route {route.id})"),
         )
-        body = reply.body
+        body = reply.content
         try:
             reply_env = parse_envelope(body, max_bytes=self.max_body_bytes)
         except SoapFaultError as e:
             raise SoapFaultError(
                 ErrorCode.PROVIDER_BAD_RESPONSE,
-                f"the provider at {route.target} answered HTTP {reply.status} "
+                f"the provider at {route.target} answered HTTP {reply.status_code} "
                 f"with no valid SOAP 1.1 envelope ({e.text})",
                 client=False,
             ) from None
@@ -400,7 +402,7 @@ class Pipeline:
                         client=False,
                     )
         return SoapResponse(
-            status=reply.status,
+            status=reply.status_code,
             body=body,
             exchange_id="",
             content_type=reply.content_type or SOAP_CONTENT_TYPE,

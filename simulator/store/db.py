@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import queue
 import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -11,6 +14,9 @@ from typing import TypeVar
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -37,24 +43,75 @@ def _alembic_config(sync_connection) -> Config:
     return cfg
 
 
-def _close_aiosqlite_without_waiting() -> None:
-    """Make SQLAlchemy's "graceful close" of an invalidated aiosqlite connection not wait.
+class _AiosqliteDialect(SQLiteDialect_aiosqlite):
+    """aiosqlite whose hard close (`do_terminate`, the dialect hook the pool calls for a connection it
+    invalidated, e.g. after a task was cancelled inside a query) stops the connection's thread without
+    waiting for it. The stock hook awaits a graceful close that, cancelled once more meanwhile, waits forever
+    for a thread already stopped (aiosqlite 0.22), so the event loop could never finish and the process not
+    exit on shutdown. `stop()` closes the connection in its thread after what is queued, and cannot hang."""
 
-    When a task is cancelled inside a query, SQLAlchemy invalidates the connection and closes it in a
-    shielded task (`_terminate_graceful_close` → aiosqlite `close()`). Cancelled again meanwhile, it stops
-    the connection's thread at once (`stop()`), and the shielded close then waits forever for that thread
-    (aiosqlite 0.22 awaits a second stop in a `finally`): the event loop can never finish its tasks, so the
-    process does not exit on shutdown. Queuing the stop without awaiting it closes the connection the same
-    way (in its thread, after what is queued) and cannot hang."""
-    from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection
+    supports_statement_cache = True
 
-    async def close_without_waiting(self) -> None:
-        self._connection.stop()
-
-    AsyncAdapt_aiosqlite_connection._terminate_graceful_close = close_without_waiting
+    def do_terminate(self, dbapi_connection) -> None:
+        self.get_driver_connection(dbapi_connection).stop()
 
 
-_close_aiosqlite_without_waiting()
+registry.register("sqlite.simulator_aiosqlite", __name__, "_AiosqliteDialect")
+
+
+class _WorkerThread:
+    """One daemon thread that runs units of work in order and hands each result back to the event loop.
+    A daemon, so that a unit stuck in the database (a lock held elsewhere) never keeps the process from
+    exiting once the loop has given up on it (the default executor's threads are joined at exit)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def run(self, work: Callable[[], T]) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name=self.name, daemon=True)
+            self._thread.start()
+        self._jobs.put((loop, future, work))
+        return future
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread = None
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            loop, future, work = job
+            try:
+                outcome, failed = work(), False
+            except BaseException as e:  # noqa: BLE001 - handed to the awaiting task
+                outcome, failed = e, True
+            try:
+                loop.call_soon_threadsafe(_settle, future, outcome, failed)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
+
+
+def _settle(future: asyncio.Future, outcome, failed: bool) -> None:
+    if not future.done():
+        if failed:
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+
+def unavailable(error: BaseException) -> bool:
+    """True when `error` says the database could not be reached or was busy (worth retrying as it is), False
+    when it refused what was sent (a value it cannot store, a constraint: the data's fault)."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    if isinstance(error, (OperationalError, InterfaceError)):
+        return True
+    return isinstance(error, (OSError, TimeoutError, ConnectionError))
 
 
 class Database:
@@ -72,11 +129,13 @@ class Database:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
             if schema:
                 kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        engine_url = url.replace("sqlite+aiosqlite:", "sqlite+simulator_aiosqlite:", 1)
+        self.engine: AsyncEngine = create_async_engine(engine_url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.session = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
         self._sync_engine: Engine | None = None
+        self._worker = _WorkerThread("db-transactions")
         m = re.match(r"sqlite\+aiosqlite:///(.+)", url)
         if m and m.group(1) != ":memory:":
             # the same file through the stdlib driver, for transaction(): one worker-thread hop per unit
@@ -85,10 +144,11 @@ class Database:
 
     async def transaction(self, work: Callable[[Connection], T]) -> T:
         """Run ``work(connection)`` in one transaction and return its result. On a SQLite file the whole
-        unit runs in a worker thread on a synchronous connection (one hop, instead of one per statement
-        through aiosqlite); on PostgreSQL it runs through the async engine (`run_sync`)."""
+        unit runs in the database's worker thread on a synchronous connection (one hop, instead of one per
+        statement through aiosqlite; units run one after the other, as SQLite writes do anyway); on
+        PostgreSQL it runs through the async engine (`run_sync`)."""
         if self._sync_engine is not None:
-            return await asyncio.to_thread(self._sync_transaction, work)
+            return await self._worker.run(functools.partial(self._sync_transaction, work))
         async with self.engine.begin() as conn:
             return await conn.run_sync(work)
 
@@ -117,6 +177,7 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        self._worker.close()
         if self._sync_engine is not None:
             self._sync_engine.dispose()
 

@@ -1,25 +1,27 @@
-"""Asynchronous, batched recording of exchanges, off the request path.
+"""Recording of exchanges through the database's group commit (`simulator.store.GroupCommit`).
 
-`record()` enqueues (it waits when the queue is full: back-pressure, never loss); one writer task
-drains the queue in batches into the database, retrying a failed batch until it lands. With
-`durable=True` (the default) `record()` returns only once its batch is committed — group commit: the
-caller answers only what is on disk, while concurrent calls still share one transaction. While the
-database fails, a fault (`status == "fault"`) does not wait: it tells its caller that nothing was done, so it
-is answered at once and written when the database is back. `flush()` waits until everything enqueued so far
-is written; `stop()` flushes before it returns. Retention keeps the newest `retention` rows.
+`record()` enqueues (it waits when the queue is full: back-pressure, never loss). With `durable=True` (the
+default) it returns only once its row is committed — the caller answers only what is on disk, while
+concurrent calls share one transaction. While the database is unavailable rows are kept and written when it
+is back, and a fault (`status == "fault"`) does not wait: it tells its caller that nothing was done, so it is
+answered at once. A row the database refuses is written on its own with the problem marked (its bodies
+replaced by a note, `violations` saying why), never retried forever, never failing its batch. Text a
+database cannot store (NUL, lone surrogates) is made storable before it is queued (`storable`), the same on
+SQLite and PostgreSQL, and the row says so. `flush()` waits until everything enqueued so far is written.
+Retention keeps the newest `retention` rows.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
 
 from simulator.store import Database, ExchangeRow
+from simulator.store.group import GroupCommit, WriterStopped
+from simulator.store.text import storable
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,9 @@ def truncate_body(body: bytes | str, limit: int) -> tuple[str, bool]:
     return cut + TRUNCATION_MARKER.format(limit=limit, size=len(raw)), True
 
 
+STORE_NOTE = "recording: {what}"
+
+
 class Recorder:
     def __init__(
         self,
@@ -46,107 +51,103 @@ class Recorder:
         queue_size: int = 20_000,
         durable: bool = True,
         table=ExchangeRow,
+        group: GroupCommit | None = None,
     ) -> None:
         self.durable = durable
         self.db = db
         self.table = table
         self.batch_size = batch_size
-        self.interval_s = interval_s
         self.retention = retention
-        self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future | None]] = asyncio.Queue(maxsize=queue_size)
-        self._enqueued = 0
-        self._written = 0
+        self._own_group = group is None
+        self.group = group or GroupCommit(db, name="exchange-recorder", max_batch=batch_size, queue_size=queue_size)
+        self.lane = self.group.lane(
+            "exchanges",
+            self._write_in,
+            retry_when_unavailable=True,
+            answer_at_once=_is_fault,
+            on_refused=self._write_marked,
+            after_commit=self._notify,
+        )
         self._since_prune = 0
-        self._progress = asyncio.Condition()
-        self._task: asyncio.Task | None = None
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
-        self.last_error: str | None = None
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="exchange-recorder")
+        await self.group.start()
 
     async def record(self, row: dict[str, Any]) -> None:
-        """Enqueue one row; when durable, return once it is committed."""
-        self._enqueued += 1
-        wait = self.durable and not (self.last_error is not None and _is_fault(row))
-        done = asyncio.get_running_loop().create_future() if wait else None
-        await self._queue.put((row, done))
-        if done is not None:
-            await asyncio.shield(done)
+        """Enqueue one row; when durable, return once it is committed (or kept for when the database is
+        back, for a fault while it is unavailable)."""
+        _make_storable(row)
+        try:
+            await self.lane.submit(row, wait=self.durable)
+        except WriterStopped:
+            log.warning("exchange %s not recorded: the recorder is stopped", row.get("id"))
+        except Exception as e:  # noqa: BLE001 - the caller is answered; the writer logged what happened
+            log.warning("exchange %s not recorded: %s", row.get("id"), e)
 
     @property
     def pending(self) -> int:
-        return self._enqueued - self._written
+        return self.lane.pending
+
+    @property
+    def last_error(self) -> str | None:
+        return self.group.last_error
 
     async def flush(self) -> None:
         """Return once every row enqueued before this call is in the database."""
-        target = self._enqueued
-        async with self._progress:
-            await self._progress.wait_for(lambda: self._written >= target)
+        await self.lane.flush()
 
-    async def stop(self) -> None:
-        if self._task is None:
-            return
-        await self.flush()
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
-        self._task = None
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        if self._own_group:
+            await self.group.stop(timeout_s)
 
-    async def _run(self) -> None:
-        while True:
-            items = [await self._queue.get()]
-            if self.interval_s and not self.durable and self._queue.qsize() < self.batch_size:
-                await asyncio.sleep(self.interval_s)  # let a batch gather
-            while len(items) < self.batch_size and not self._queue.empty():
-                items.append(self._queue.get_nowait())
-            batch = [row for row, _ in items]
-            await self._write(batch, faults=[done for row, done in items if done is not None and _is_fault(row)])
-            for _, done in items:
-                if done is not None and not done.done():
-                    done.set_result(None)
-            async with self._progress:
-                self._written += len(batch)
-                self._progress.notify_all()
-            for row in batch:
-                for listener in self.listeners:
-                    try:
-                        listener(row)
-                    except Exception:  # noqa: BLE001 - a listener never stops recording
-                        log.exception("traffic listener failed")
-
-    async def _write(self, batch: list[dict[str, Any]], faults: Sequence[asyncio.Future] = ()) -> None:
-        """Write the batch, retrying until it lands; on a failure, the callers of `faults` are let go."""
-        delay = 0.1
-        while True:
-            try:
-                prune = bool(self.retention) and self._since_prune + len(batch) >= max(
-                    self.batch_size, self.retention // 200
-                )
-                await self.db.transaction(functools.partial(self._write_in, batch=batch, prune=prune))
-                self._since_prune = 0 if prune else self._since_prune + len(batch)
-                self.last_error = None
-                return
-            except Exception as e:  # noqa: BLE001 - keep the batch and retry: nothing is dropped
-                self.last_error = f"{type(e).__name__}: {e}"
-                log.warning("recording batch of %d failed (%s); retrying in %.1fs", len(batch), e, delay)
-                for done in faults:
-                    if not done.done():
-                        done.set_result(None)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
-
-    def _write_in(self, conn, *, batch: list[dict[str, Any]], prune: bool) -> None:
+    def _write_in(self, conn, batch: list[dict[str, Any]]) -> None:
         """Insert a batch (Core, not the ORM: the cheapest insert) and, now and then, apply retention."""
         table = self.table.__table__
         conn.execute(insert(table), batch)
-        if prune:
+        self._since_prune += len(batch)
+        if self.retention and self._since_prune >= max(self.batch_size, self.retention // 200):
+            self._since_prune = 0
             newest = conn.scalar(select(func.max(table.c.seq)))
             if newest is not None and newest > self.retention:
                 conn.execute(delete(table).where(table.c.seq <= newest - self.retention))
+
+    def _write_marked(self, conn, row: dict[str, Any], error: BaseException) -> None:
+        """The database refused this row: record it with its bodies replaced by a note and the reason in
+        `violations` (the row is changed in place, so listeners see what was written)."""
+        why = f"the database refused the exchange as sent ({type(error).__name__}: {str(error)[:200]})"
+        note = f"<!-- simulator: body not stored: {why} -->"
+        row.update(request_body=note, response_body=note, request_truncated=True, response_truncated=True)
+        row["violations"] = [*(row.get("violations") or []), STORE_NOTE.format(what=why)]
+        _make_storable(row)
+        conn.execute(insert(self.table.__table__), [row])
+
+    def _notify(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            for listener in self.listeners:
+                try:
+                    listener(row)
+                except Exception:  # noqa: BLE001 - a listener never stops recording
+                    log.exception("traffic listener failed")
+
+
+def _make_storable(row: dict[str, Any]) -> None:
+    """Text a database cannot store, replaced in place; the row's `violations` say where."""
+    changed = []
+    for key, value in row.items():
+        if isinstance(value, str):
+            fixed = storable(value)
+            if fixed is not value:
+                row[key] = fixed
+                changed.append(key)
+    if changed:
+        row["violations"] = [
+            *(row.get("violations") or []),
+            STORE_NOTE.format(
+                what=f"{', '.join(changed)} held characters a database cannot store (NUL, lone surrogates), "
+                "recorded as U+FFFD"
+            ),
+        ]
 
 
 def _is_fault(row: dict[str, Any]) -> bool:
