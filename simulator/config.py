@@ -41,7 +41,7 @@ class Settings(BaseSettings):
         default=True, description="answer a call only once its exchange is committed (group commit)"
     )
     writer_stop_timeout_s: float = Field(
-        default=5.0, description="on shutdown, how long to wait for what is queued for the database"
+        default=4.0, description="on shutdown, how long to wait for what is queued for the database"
     )
     writer_stuck_after_s: float = Field(
         default=5.0, description="/healthz reports the database writer not ok once an item waits this long"

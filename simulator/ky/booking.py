@@ -25,6 +25,7 @@ from simulator.ky.models import KyClaim, KyPosting, KySubClaim
 from simulator.soap.kvittering import Kvittering
 from simulator.store import Database
 from simulator.store.group import GroupCommit
+from simulator.store.text import storable
 
 log = logging.getLogger(__name__)
 _C = KyClaim.__table__.c
@@ -88,6 +89,7 @@ class Bookings:
         """Check and book one posting. Returns the outstanding amount before it (øre) or, for a repeat of
         a booked id, the repeat's receipt; raises Refusal. While the database is unavailable, raises its
         error (the call is answered with a fault)."""
+        _check_storable(kind, item)
         return await self.lane.submit(_Request(municipality, kind, item, exchange_id))
 
     async def stop(self) -> None:
@@ -272,3 +274,25 @@ def repeat_receipt(existing, item: dict[str, Any], kind: str) -> Kvittering:
 
 def _first_line(error: BaseException) -> str:
     return (str(getattr(error, "orig", None) or error).strip().splitlines() or [type(error).__name__])[0][:200]
+
+
+# item key → (column it is stored in, element the debtor system sent it in; None: by kind)
+_STORED_IDS = {
+    "uuid": ("posting_uuid", None),
+    "claim_uuid": ("claim_uuid", "FordringUUID"),
+    "subclaim_uuid": ("subclaim_uuid", "DelfordringUUID"),
+    "payment_uuid": ("payment_uuid", "IndbetalingUUID"),
+}
+
+
+def _check_storable(kind: str, item: dict[str, Any]) -> None:
+    """Refuse at the edge what the ledger's columns cannot hold (the same on SQLite, which does not enforce a
+    length, and PostgreSQL, which does), and make free text storable."""
+    for key, (column, element) in _STORED_IDS.items():
+        value = item.get(key)
+        limit = _P[column].type.length
+        if value is not None and len(value) > limit:
+            name = element or ("DaekningUUID" if kind == "daekning" else "AfskrivningUUID")
+            raise Refusal(E_INVALID, f"{name} {value[:60]!r} is not a UUID (longer than {limit} characters)")
+    if item.get("reason"):
+        item["reason"] = storable(item["reason"])

@@ -44,7 +44,7 @@ class SimProcess:
         )
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30) -> SimProcess:
+    def start(self, timeout: float = 60) -> SimProcess:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen([SIMULATOR, "run"], env=self.env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
