@@ -1,4 +1,4 @@
-"""What the load scripts share: a free port, wrk with bench/wrk_post.lua, and a process's RSS."""
+"""What the load scripts share: a free port, wrk with bench/wrk_post.lua, a process's RSS and CPU."""
 
 from __future__ import annotations
 
@@ -41,3 +41,41 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def _with_children(pid: int) -> list[int]:
+    """The process and its descendants (uvicorn's worker processes), from /proc."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            try:
+                todo += [int(c) for c in task.read_text().split()]
+            except OSError:
+                continue
+    return out
+
+
+def cpu_s(pid: int | None) -> float | None:
+    """User + system CPU seconds a process and its live descendants have used so far (Linux /proc), or None."""
+    if pid is None:
+        return None
+    total = 0.0
+    try:
+        pids = _with_children(pid)
+    except OSError:
+        return None
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            if p == pid:
+                return None
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])

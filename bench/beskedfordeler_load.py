@@ -32,7 +32,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _common import free_port  # noqa: E402  bench/ is the script folder (run as a script)
+from _common import cpu_s, free_port  # noqa: E402  bench/ is the script folder (run as a script)
 
 from simulator.beskedfordeler.broker import AFSEND_EXCHANGE  # noqa: E402
 from simulator.beskedfordeler.config import read_messages_config  # noqa: E402
@@ -51,17 +51,6 @@ finally:
     profile.dump_stats({out!r})
 """
 OPUS = "706e258a-41f3-4a3b-a407-216db3ead494"
-
-
-def cpu_s(pid: int | None) -> float | None:
-    """User + system CPU seconds a process has used so far (Linux /proc), or None."""
-    if pid is None:
-        return None
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def broker_pid() -> int | None:

@@ -1,11 +1,14 @@
 """Coverage calls per second into KY: wrk with 20 connections POSTs RegistrerDaekning through a live
 simulator (agreement check, route to builtin:ky, ledger checks and booking, recording), each with a
-new coverage id, all on the same claim. Prints requests/s, p50/p99, RSS and what was booked and recorded.
+new coverage id, all on the same claim. Prints requests/s, p50/p99, the simulator's CPU per call (all its
+processes), RSS and what was booked and recorded.
 
-`.venv/bin/python bench/ky_coverage.py [--duration 10] [--conns 20] [--database-url …] [--until-recorded N] [--serve]`
+`.venv/bin/python bench/ky_coverage.py [--duration 10] [--conns 20] [--database-url …] [--workers N]
+[--until-recorded N] [--serve]`
 
 `--serve` starts the simulator the same way and prints the `../shared/bench/anchors.sh` command that puts it
-in a round with WireMock, Mockoon and the raw FastAPI ceiling.
+in a round with WireMock, Mockoon and the raw FastAPI ceiling; on Ctrl-C it prints the CPU per call and what
+was booked and recorded. `--workers N` (PostgreSQL only) runs N processes on the one port.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import time
 from pathlib import Path
 
 import httpx
-from _common import VENV_BIN, free_port, rss_mb, wrk  # bench/ is the script folder (run as a script)
+from _common import VENV_BIN, cpu_s, free_port, loadavg, rss_mb, wrk  # bench/ is the script folder (run as a script)
 
 CVR = "11111111"
 SERVICE_UUID = "67275f52-f9a2-484e-a869-92cad1a5572c"
@@ -110,6 +113,7 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--conns", type=int, default=20)
     ap.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    ap.add_argument("--workers", type=int, default=1, help="simulator processes on the port (PostgreSQL only)")
     ap.add_argument(
         "--until-recorded",
         type=int,
@@ -137,7 +141,9 @@ def main() -> None:
         "SIMULATOR_COMPONENTS": '["ky"]',
         "SIMULATOR_LOG_LEVEL": "warning",
     }
-    sim = subprocess.Popen([VENV_BIN / "simulator", "run"], env=env, stdout=subprocess.DEVNULL)
+    sim = subprocess.Popen(
+        [VENV_BIN / "simulator", "run", "--workers", str(args.workers)], env=env, stdout=subprocess.DEVNULL
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 30
@@ -155,15 +161,30 @@ def main() -> None:
         body.write_text(envelope(claim))
         url = base + PATH
         if args.serve:
+            print(f"load average {loadavg()}", flush=True)
             print(
                 f"OURS_BODY={body} OURS_ACTION='\"{NS}RegistrerDaekning\"' "
                 f"bash ../shared/bench/anchors.sh ours={url} ours_pid={sim.pid}",
                 flush=True,
             )
-            sim.wait()
+            cpu0 = cpu_s(sim.pid)
+            try:
+                sim.wait()
+            except KeyboardInterrupt:
+                cpu = cpu_s(sim.pid) - cpu0
+                booked, recorded = counts(base, claim)
+                print(
+                    f"since the claim: cpu_ms_per_call={cpu * 1000 / max(recorded, 1):.3f} "
+                    f"(cpu {cpu:.1f} s over {recorded} calls); coverages booked {booked}; exchanges recorded "
+                    f"{recorded}; load average {loadavg()}",
+                    flush=True,
+                )
             return
+        print(f"load average before: {loadavg()}", flush=True)
         wrk(url, body, 2, args.conns, ACTION)  # warm-up
+        cpu0 = cpu_s(sim.pid)
         r = wrk(url, body, args.duration, args.conns, ACTION)
+        cpu_ms = (cpu_s(sim.pid) - cpu0) * 1000 / max(r["requests"], 1)
         booked, recorded = counts(base, claim)
         while recorded < args.until_recorded:
             w = wrk(url, body, args.duration, args.conns, ACTION)
@@ -176,7 +197,8 @@ def main() -> None:
         print(
             f"coverage calls into KY: conns={args.conns} rps={r['rps']:.0f} p50_ms={r['p50_ms']:.2f} "
             f"p99_ms={r['p99_ms']:.2f} requests={r['requests']:.0f} non2xx={r['non2xx']:.0f} "
-            f"sock_err={r['sock_err']:.0f} rss_mb={rss_mb(sim.pid):.0f}"
+            f"sock_err={r['sock_err']:.0f} cpu_ms_per_call={cpu_ms:.3f} rss_mb={rss_mb(sim.pid):.0f} "
+            f"workers={args.workers} load_average_after={loadavg()}"
         )
         print(f"coverages booked in KY's ledger: {booked}; exchanges recorded: {recorded} (warm-up included)")
     except KeyboardInterrupt:

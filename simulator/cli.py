@@ -38,6 +38,14 @@ app.command("wait-healthy")(wait_healthy_command)
 def run(
     host: Annotated[str | None, typer.Option(help="default SIMULATOR_HOST or 127.0.0.1")] = None,
     port: Annotated[int | None, typer.Option(help="default SIMULATOR_PORT or 8000")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="processes serving the one port (N>1 needs PostgreSQL, and RabbitMQ for the Beskedfordeler; "
+            "docs/performance.md)",
+        ),
+    ] = 1,
 ) -> None:
     """Start the simulator (embedded defaults: SQLite file, in-process broker)."""
     import uvicorn
@@ -49,6 +57,18 @@ def run(
         settings.host = host
     if port:
         settings.port = port
+    if workers > 1:
+        problems = workers_problems(settings)
+        if problems:
+            typer.echo(f"--workers {workers} needs engines the processes share:", err=True)
+            for p in problems:
+                typer.echo(f"  - {p}", err=True)
+            raise typer.Exit(2)
+        import asyncio
+
+        from simulator.store import Database
+
+        asyncio.run(_migrate(Database(settings.database_url)))  # once, before the workers start
     typer.echo(f"KY debtor simulator on http://{settings.host}:{settings.port}  (admin API: /docs)")
     typer.echo(
         f"  routes:   {settings.routes_dir}\n  messages: {settings.messages_dir}\n  database: {settings.database_url}"
@@ -62,8 +82,40 @@ def run(
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=3,
+        workers=workers,
         **uvicorn_tls_options(settings),
     )
+
+
+PER_PROCESS_COMPONENTS = {
+    "klassifikation": "its sortiment deliveries run in every process",
+    "scenarios": "a scenario run lives in the process that started it",
+}
+
+
+def workers_problems(settings) -> list[str]:
+    """Why several processes cannot serve these settings (empty: they can)."""
+    problems = []
+    if settings.database_url.startswith("sqlite"):
+        problems.append(
+            "a database the processes share: set SIMULATOR_DATABASE_URL=postgresql+asyncpg://… (SQLite serves one "
+            "process)"
+        )
+    if "beskedfordeler" in settings.components and not settings.broker_url:
+        problems.append(
+            "a broker the processes share: set SIMULATOR_BROKER_URL=amqp://… (the in-process broker is one per process)"
+        )
+    for name, why in PER_PROCESS_COMPONENTS.items():
+        if name in settings.components:
+            problems.append(f"no component '{name}' ({why}): leave it out of SIMULATOR_COMPONENTS")
+    return problems
+
+
+async def _migrate(db) -> None:
+    try:
+        await db.migrate()
+    finally:
+        await db.close()
 
 
 @routes_app.command("check")
