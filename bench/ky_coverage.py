@@ -7,7 +7,7 @@ processes), RSS and what was booked and recorded.
 [--until-recorded N] [--serve]`
 
 `--serve` starts the simulator the same way and prints the `../shared/bench/anchors.sh` command that puts it
-in a round with WireMock, Mockoon and the raw FastAPI ceiling; on Ctrl-C it prints the CPU per call and what
+in a round with WireMock, Mockoon and the raw FastAPI ceiling; on Ctrl-C (or SIGTERM) it prints the CPU per call and what
 was booked and recorded. `--workers N` (PostgreSQL only) runs N processes on the one port.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -146,7 +147,7 @@ def main() -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 30
+        deadline = time.time() + 120
         while True:
             try:
                 if httpx.get(base + "/healthz", timeout=1).status_code == 200:
@@ -168,6 +169,8 @@ def main() -> None:
                 flush=True,
             )
             cpu0 = cpu_s(sim.pid)
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
             try:
                 sim.wait()
             except KeyboardInterrupt:

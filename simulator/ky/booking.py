@@ -17,19 +17,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from simulator.ky import xml as x
 from simulator.ky.models import KyClaim, KyPosting, KySubClaim
 from simulator.soap.kvittering import Kvittering
 from simulator.store import Database
+from simulator.store.bulk import BulkInsert
 from simulator.store.group import GroupCommit
 from simulator.store.text import storable
 
 log = logging.getLogger(__name__)
 _C = KyClaim.__table__.c
 _P = KyPosting.__table__.c
+_insert_postings = BulkInsert(KyPosting.__table__)
 
 # Signs of each kind of posting in the outstanding amount (indbetaling is informational).
 EFFECT = {"daekning": -1, "afskrivning": -1, "nedregulering": -1, "rente": 1, "gebyr": 1, "indbetaling": 0}
@@ -170,7 +172,7 @@ class Bookings:
                 }
             )
         if rows:
-            s.execute(insert(KyPosting.__table__), rows)
+            _insert_postings(s, rows)
             moved = [{"u": u, "d": c.delta} for u, c in claims.items() if c.delta]
             s.execute(
                 update(KyClaim.__table__)

@@ -17,9 +17,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 
 from simulator.store import Database, ExchangeRow
+from simulator.store.bulk import BulkInsert
 from simulator.store.group import GroupCommit, WriterStopped
 from simulator.store.text import storable
 
@@ -68,6 +69,7 @@ class Recorder:
             on_refused=self._write_marked,
             after_commit=self._notify,
         )
+        self._insert = BulkInsert(table.__table__)
         self._since_prune = 0
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
@@ -102,9 +104,9 @@ class Recorder:
             await self.group.stop(timeout_s)
 
     def _write_in(self, conn, batch: list[dict[str, Any]]) -> None:
-        """Insert a batch (Core, not the ORM: the cheapest insert) and, now and then, apply retention."""
+        """Insert a batch (one driver-level executemany) and, now and then, apply retention."""
         table = self.table.__table__
-        conn.execute(insert(table), batch)
+        self._insert(conn, batch)
         self._since_prune += len(batch)
         if self.retention and self._since_prune >= max(self.batch_size, self.retention // 200):
             self._since_prune = 0
@@ -120,7 +122,7 @@ class Recorder:
         row.update(request_body=note, response_body=note, request_truncated=True, response_truncated=True)
         row["violations"] = [*(row.get("violations") or []), STORE_NOTE.format(what=why)]
         _make_storable(row)
-        conn.execute(insert(self.table.__table__), [row])
+        self._insert(conn, [row])
 
     def _notify(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
