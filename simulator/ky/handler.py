@@ -47,7 +47,7 @@ def read_item(payload: etree._Element, operation: str) -> tuple[str, dict]:
 
 
 def make_handler(ledger: KyLedger):
-    async def handle(call: SoapCall) -> etree._Element:
+    async def handle(call: SoapCall) -> bytes:
         op = call.operation.name
         if op not in _ITEMS:
             raise SoapFaultError(ErrorCode.UNKNOWN_OPERATION, f"KY does not serve {op} on {call.service.name}")
@@ -58,6 +58,6 @@ def make_handler(ledger: KyLedger):
             k = Kvittering("AFVIST", str(e), [(E_INVALID, str(e))])
         except Refusal as e:
             k = Kvittering("AFVIST", e.message, [(e.code, e.message)])
-        return x.response_element(NS_DAEKNING, op, k)
+        return x.response_envelope(NS_DAEKNING, op, k)
 
     return handle

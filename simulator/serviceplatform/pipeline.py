@@ -339,7 +339,8 @@ class Pipeline:
             reason=f"built-in handler '{name}' for {call.service.name} in {call.municipality}",
         )
         payload = await handler(call)
-        return SoapResponse(status=200, body=build_envelope(payload), exchange_id="")
+        body = payload if isinstance(payload, bytes) else build_envelope(payload)
+        return SoapResponse(status=200, body=body, exchange_id="")
 
     async def _forward(
         self,

@@ -81,5 +81,7 @@ class SoapCall:
         return self.envelope.payload
 
 
-Handler = Callable[[SoapCall], Awaitable[etree._Element]]
+Handler = Callable[[SoapCall], Awaitable[etree._Element | bytes]]
+"""A built-in handler answers the request element of the response, or the whole response envelope as bytes
+(built from a template on a hot path)."""
 """A built-in route target: returns the response element, or raises SoapFaultError."""
