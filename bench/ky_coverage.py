@@ -7,8 +7,8 @@ processes), RSS and what was booked and recorded.
 [--until-recorded N] [--serve]`
 
 `--serve` starts the simulator the same way and prints the `../shared/bench/anchors.sh` command that puts it
-in a round with WireMock, Mockoon and the raw FastAPI ceiling; on Ctrl-C (or SIGTERM) it prints the CPU per call and what
-was booked and recorded. `--workers N` (PostgreSQL only) runs N processes on the one port.
+in a round with WireMock, Mockoon and the raw FastAPI ceiling; on Ctrl-C (or SIGTERM) it prints the CPU per
+call and what was booked and recorded. `--workers N` (PostgreSQL only) runs N processes on the one port.
 """
 
 from __future__ import annotations
