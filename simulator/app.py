@@ -72,6 +72,11 @@ def create_app(settings: Settings | None = None, *, db_schema: str | None = None
             response.status_code = 503
         return out
 
+    @api.get("/metrics", include_in_schema=False)
+    async def metrics(rt: RuntimeDep) -> Response:
+        """Prometheus metrics (simulator/metrics.py; README "Metrics")."""
+        return Response(rt.metrics.scrape(rt.writer.health()), media_type=rt.metrics.content_type)
+
     return SimulatorApp(api, runtime)
 
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter
 from lxml import etree
 
 from simulator.config import Settings
+from simulator.metrics import Metrics
 from simulator.outbound import HttpClient
 from simulator.serviceplatform import Handler, Pipeline, RouteTable, SoapRequest, SoapResponse
 from simulator.soap.context import InvocationContext, build_context_elements
@@ -127,6 +128,7 @@ class Runtime:
     http: HttpClient  # the one outbound HTTP client (forwarding, pushes)
     pipeline: Pipeline
     exchanges: ExchangeStore  # every read of recorded exchanges
+    metrics: Metrics  # GET /metrics; the Beskedfordeler reports through its hooks
     handlers: dict[str, Handler] = field(default_factory=dict)
     components: list[Component] = field(default_factory=list)
     _capabilities: dict[type, Any] = field(default_factory=dict)
@@ -178,6 +180,8 @@ class Runtime:
                 pipeline.official_contracts[service.name] = load_official_contract(
                     Path(service.official_contract), service
                 )
+        metrics = Metrics()
+        recorder.listeners.append(metrics.observe_exchange)
         return cls(
             settings=settings,
             db=db,
@@ -187,6 +191,7 @@ class Runtime:
             http=http,
             pipeline=pipeline,
             exchanges=ExchangeStore(db, recorder),
+            metrics=metrics,
             handlers=handlers,
             components=components,
         )
