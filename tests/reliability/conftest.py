@@ -48,16 +48,19 @@ class SimProcess:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen([SIMULATOR, "run"], env=self.env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
+        last = "no answer"
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the simulator exited ({self.proc.returncode}):\n{self.log.read_text()[-3000:]}")
             try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                health = httpx.get(self.url + "/healthz", timeout=1)
+                if health.status_code == 200:
                     return self
-            except httpx.HTTPError:
-                pass
+                last = f"{health.status_code} {health.text[:1000]}"
+            except httpx.HTTPError as e:
+                last = repr(e)
             time.sleep(0.05)
-        raise RuntimeError(f"the simulator did not become healthy:\n{self.log.read_text()[-3000:]}")
+        raise RuntimeError(f"the simulator did not become healthy ({last}):\n{self.log.read_text()[-3000:]}")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no flush."""
