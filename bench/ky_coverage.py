@@ -133,6 +133,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ky-bench-"))
     write_routes(work / "routes")
     (work / "messages").mkdir()
+    # KY takes its claim types from its debtor sortiment (the demo's)
+    shutil.copytree(
+        Path(__file__).resolve().parent.parent / "messages" / "sortiments", work / "messages" / "sortiments"
+    )
     port = free_port()
     env = os.environ | {
         "SIMULATOR_ROUTES_DIR": str(work / "routes"),
