@@ -83,6 +83,7 @@ def run(
         access_log=False,
         timeout_graceful_shutdown=3,
         workers=workers,
+        timeout_worker_healthcheck=60,  # a worker imports and migrates before it answers; slow on a busy machine
         **uvicorn_tls_options(settings),
     )
 
