@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
+from simulator.klassifikation import schemas as o
 from simulator.klassifikation.delivery import SubscriptionError, delivery_dict
 from simulator.klassifikation.service import Klassifikation
 from simulator.klassifikation.sortiment import SortimentError, SortimentVersion
@@ -39,7 +40,7 @@ def _version_summary(v: SortimentVersion) -> dict[str, Any]:
 # -- the sortiment -----------------------------------------------------------------------------------
 
 
-@router.get("/sortiment")
+@router.get("/sortiment", response_model=o.SortimentOut)
 async def sortiment(rt: RuntimeDep) -> dict[str, Any]:
     """The current version as a tree per Facet (retired Klasser included, with their end of Virkning)."""
     k = _k(rt)
@@ -53,13 +54,13 @@ async def sortiment(rt: RuntimeDep) -> dict[str, Any]:
     }
 
 
-@router.get("/sortiment/versions")
+@router.get("/sortiment/versions", response_model=list[o.VersionSummary])
 async def versions(rt: RuntimeDep) -> list[dict[str, Any]]:
     """Every version with the change set that made it."""
     return [_version_summary(v) for v in _k(rt).state.versions]
 
 
-@router.get("/sortiment/versions/{number}")
+@router.get("/sortiment/versions/{number}", response_model=o.SortimentSnapshot)
 async def version(rt: RuntimeDep, number: int) -> dict[str, Any]:
     """One version's full snapshot."""
     try:
@@ -82,13 +83,13 @@ async def _edit(rt, aendringer: list[dict[str, Any]], note: str) -> dict[str, An
     return _version_summary(v)
 
 
-@router.post("/sortiment/aendringer", status_code=201)
+@router.post("/sortiment/aendringer", status_code=201, response_model=o.VersionSummary)
 async def change_set(rt: RuntimeDep, body: ChangeSet) -> dict[str, Any]:
     """Apply several changes as one new version; every subscriber then gets the change."""
     return await _edit(rt, body.aendringer, body.note)
 
 
-@router.get("/klasser")
+@router.get("/klasser", response_model=list[o.KlasseOut])
 async def klasser(rt: RuntimeDep, facet: str | None = None, udgaaet: bool | None = None) -> list[dict[str, Any]]:
     """The current version's Klasser, flat (filter by Facet UUID/BrugervendtNoegle and retirement)."""
     v = _k(rt).state.current
@@ -103,7 +104,7 @@ async def klasser(rt: RuntimeDep, facet: str | None = None, udgaaet: bool | None
     ]
 
 
-@router.get("/klasser/{ref}")
+@router.get("/klasser/{ref}", response_model=o.KlasseDetail)
 async def klasse(rt: RuntimeDep, ref: str) -> dict[str, Any]:
     """One Klasse (by UUID or BrugervendtNoegle) and the versions that changed it."""
     k = _k(rt)
@@ -125,7 +126,7 @@ class KlasseIn(BaseModel):
     note: str = ""
 
 
-@router.post("/klasser", status_code=201)
+@router.post("/klasser", status_code=201, response_model=o.VersionSummary)
 async def add_klasse(rt: RuntimeDep, body: KlasseIn) -> dict[str, Any]:
     """Add a Klasse: a new version, delivered to every subscriber as a change."""
     raw = body.model_dump(exclude={"note"}, exclude_none=True)
@@ -141,7 +142,7 @@ class KlasseChange(BaseModel):
     note: str = ""
 
 
-@router.patch("/klasser/{ref}")
+@router.patch("/klasser/{ref}", response_model=o.VersionSummary)
 async def change_klasse(rt: RuntimeDep, ref: str, body: KlasseChange) -> dict[str, Any]:
     """Change a Klasse's texts or parent: a new version, delivered as a change."""
     felter = body.model_dump(exclude={"note", "aendringsnotat"}, exclude_none=True)
@@ -156,7 +157,7 @@ class Retirement(BaseModel):
     note: str = ""
 
 
-@router.post("/klasser/{ref}/udgaa")
+@router.post("/klasser/{ref}/udgaa", response_model=o.VersionSummary)
 async def retire_klasse(rt: RuntimeDep, ref: str, body: Retirement | None = None) -> dict[str, Any]:
     """Retire a Klasse: its Virkning ends (it stays in the sortiment); delivered as a change."""
     body = body or Retirement()
@@ -169,7 +170,7 @@ async def retire_klasse(rt: RuntimeDep, ref: str, body: Retirement | None = None
 # -- subscriptions and deliveries ---------------------------------------------------------------------
 
 
-@router.get("/subscriptions")
+@router.get("/subscriptions", response_model=list[o.SubscriptionOut])
 async def subscriptions(rt: RuntimeDep) -> list[dict[str, Any]]:
     """Every subscriber with the version it acknowledged, whether it is up to date, and its last error."""
     k = _k(rt)
@@ -181,7 +182,7 @@ class SubscriptionIn(BaseModel):
     active: bool = True
 
 
-@router.put("/subscriptions/{municipality}/{system}")
+@router.put("/subscriptions/{municipality}/{system}", response_model=o.SubscriptionOut)
 async def put_subscription(
     rt: RuntimeDep, municipality: str, system: str, body: SubscriptionIn | None = None
 ) -> dict[str, Any]:
@@ -200,7 +201,7 @@ async def delete_subscription(rt: RuntimeDep, municipality: str, system: str) ->
         raise HTTPException(404, f"no subscription {municipality}:{system}")
 
 
-@router.post("/subscriptions/{municipality}/{system}/resend")
+@router.post("/subscriptions/{municipality}/{system}/resend", response_model=o.SubscriptionOut)
 async def resend(rt: RuntimeDep, municipality: str, system: str) -> dict[str, Any]:
     """Send the whole sortiment again (forget what the subscriber acknowledged)."""
     k = _k(rt)
@@ -211,7 +212,7 @@ async def resend(rt: RuntimeDep, municipality: str, system: str) -> dict[str, An
     return sub.as_dict(k.state.current.version)
 
 
-@router.post("/subscriptions/{municipality}/{system}/retry")
+@router.post("/subscriptions/{municipality}/{system}/retry", response_model=o.RetryOut)
 async def retry(rt: RuntimeDep, municipality: str, system: str) -> dict[str, Any]:
     """Deliver now what the subscriber lacks instead of waiting out the backoff; answers the subscription and
     the attempt (`delivery`: null when it is up to date or paused)."""
@@ -223,7 +224,7 @@ async def retry(rt: RuntimeDep, municipality: str, system: str) -> dict[str, Any
     return sub.as_dict(k.state.current.version) | {"delivery": delivery_dict(row) if row is not None else None}
 
 
-@router.get("/deliveries")
+@router.get("/deliveries", response_model=list[o.DeliveryOut])
 async def deliveries(
     rt: RuntimeDep,
     subscription: Annotated[str | None, Query(description="<cvr>:<system>")] = None,
