@@ -13,6 +13,7 @@ from simulator.security.auth import Authenticator, Security, entity_id_of, verif
 from simulator.security.besked import BeskedAuthenticator, BeskedTokenError, sign_for_besked, verify_token_for_besked
 from simulator.security.pki import fingerprint
 from simulator.security.saml import TokenError
+from simulator.security.schemas import SecurityStatus
 from simulator.security.sts import router as sts_router
 from simulator.web.deps import RuntimeDep, require_admin
 
@@ -31,7 +32,12 @@ __all__ = [
 admin_router = APIRouter(prefix="/security", tags=["security"], dependencies=[Depends(require_admin)])
 
 
-@admin_router.get("", summary="Security model, TLS, STS certificate and the certificate of each system")
+@admin_router.get(
+    "",
+    summary="Security model, TLS, STS certificate and the certificate of each system",
+    response_model=SecurityStatus,
+    response_model_exclude_unset=True,
+)
 async def security_status(rt: RuntimeDep) -> dict[str, Any]:
     security = rt.find(Security)
     out: dict[str, Any] = {"mode": rt.settings.security_mode, "tls": bool(rt.settings.tls_certfile)}

@@ -12,6 +12,7 @@ from cryptography import x509
 from fastapi import APIRouter, Request, Response
 from lxml import etree
 
+from simulator.security import schemas as o
 from simulator.security.auth import Security, entity_id_of, issue_access_token
 from simulator.security.besked import decode_token
 from simulator.security.pki import fingerprint, load_cert
@@ -115,7 +116,12 @@ def _issue(security: Security, holder: x509.Certificate, cvr: str, entity_id: st
 # -- WS-Trust 1.3 over SOAP 1.2 ---------------------------------------------------------------------------
 
 
-@router.post(SOAP_ISSUE_PATH, summary="WS-Trust 1.3 Issue (SOAP 1.2, signed RST as KOMBIT's clients send it)")
+@router.post(
+    SOAP_ISSUE_PATH,
+    response_class=Response,
+    responses=o.SOAP_ISSUE_RESPONSES,
+    summary="WS-Trust 1.3 Issue (SOAP 1.2, signed RST as KOMBIT's clients send it)",
+)
 async def soap_issue(request: Request) -> Response:
     body = await request.body()
     try:
@@ -240,7 +246,12 @@ def _json_error(e: StsError) -> Response:
     )
 
 
-@router.post(REST_ISSUE_PATH, summary="REST issue: JSON RST (UseKey, AnvenderKontekst.Cvr, AppliesTo) → assertion")
+@router.post(
+    REST_ISSUE_PATH,
+    response_class=Response,
+    responses=o.REST_ISSUE_RESPONSES,
+    summary="REST issue: JSON RST (UseKey, AnvenderKontekst.Cvr, AppliesTo) → assertion",
+)
 async def rest_issue(request: Request) -> Response:
     """Body: `{"TokenType", "RequestType", "KeyType", "AnvenderKontekst": {"Cvr"}, "UseKey": <base64 DER>,
     "AppliesTo": {"EndpointReference": {"Address": <entityID>}}}`. Answer: `RequestedSecurityToken.Assertion` =
@@ -288,7 +299,10 @@ async def rest_issue(request: Request) -> Response:
 
 
 @router.post(
-    ACCESS_TOKEN_PATH, summary="Exchange a SAML token (form field saml-token) for a Holder-of-key access token"
+    ACCESS_TOKEN_PATH,
+    response_class=Response,
+    responses=o.ACCESS_TOKEN_RESPONSES,
+    summary="Exchange a SAML token (form field saml-token) for a Holder-of-key access token",
 )
 async def access_token(request: Request) -> Response:
     try:
