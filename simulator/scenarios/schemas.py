@@ -147,6 +147,7 @@ class Recorded(BaseModel):
 REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "the report: html (self-contained), xml (JUnit) or json (the run's result)",
-        "content": {"text/html": {}, "application/xml": {}, "application/json": {}},
+        "model": RunResultOut,
+        "content": {"text/html": {"schema": {"type": "string"}}, "application/xml": {"schema": {"type": "string"}}},
     }
 }
