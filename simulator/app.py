@@ -17,6 +17,7 @@ from simulator.serviceplatform import SoapRequest, contract_at, wsdl_for
 from simulator.soap.export import exportable, zip_package
 from simulator.web.api import router as api_router
 from simulator.web.deps import RuntimeDep, client_cert_of
+from simulator.web.health import Health
 from simulator.web.ui import router as ui_router
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,13 @@ def create_app(settings: Settings | None = None, *, db_schema: str | None = None
         if c.public_router is not None:
             api.include_router(c.public_router)
 
-    @api.get("/healthz", tags=["health"])
+    @api.get(
+        "/healthz",
+        tags=["health"],
+        response_model=Health,
+        response_model_exclude_unset=True,
+        responses={503: {"model": Health, "description": "a section is not ok"}},
+    )
     async def healthz(rt: RuntimeDep, response: Response) -> dict[str, Any]:
         """Database, database writer and broker state; `ok` is false (and the status 503) when one is down, or
         when the writer (exchanges, KY bookings) fails or is behind (an item waiting writer_stuck_after_s)."""
