@@ -79,6 +79,14 @@ class Acceptor:
         agreement = self._agreement(SEND_SERVICE, system.key, municipality, besked.beskedtype)
         if agreement is None:
             bt = self.cfg.beskedtyper.get(besked.beskedtype)
+            if bt is None and not self._named_by_any_agreement(besked.beskedtype):
+                known = ", ".join(f"{t.name} {t.uuid}" for t in self.cfg.beskedtyper.values())
+                raise refuse(
+                    "INGEN_AFTALE",
+                    f"unknown beskedtype {besked.beskedtype} (Filtreringsdata/Beskedtype), sent by system "
+                    f"'{system.key}' for municipality {municipality}: it is not one of the Beskedfordeler's "
+                    f"beskedtyper ({known}) and no agreement names it",
+                )
             raise refuse(
                 "INGEN_AFTALE",
                 f"system '{system.key}' ({system.uuid}) has no {SEND_SERVICE} agreement "
@@ -174,6 +182,9 @@ class Acceptor:
             if beskedtype in types or "*" in types:
                 return a.uuid
         return None
+
+    def _named_by_any_agreement(self, beskedtype: str) -> bool:
+        return any(beskedtype in self._agreement_types(a) for a in self.routes.agreements.values() if a.beskedtyper)
 
     def _agreement_types(self, a: Any) -> frozenset[str]:
         """The beskedtype UUIDs an agreement covers ("*" = any), worked out once per list of beskedtyper
