@@ -11,7 +11,7 @@ from simulator.ci import verify_command, wait_healthy_command
 from simulator.config import get_settings
 from simulator.klassifikation.cli import app as klassifikation_app
 from simulator.ky.cli import app as ky_app
-from simulator.remote import ADDRESS_HELP
+from simulator.remote import ADDRESS_HELP, UrlOption, admin_request
 from simulator.scenarios.cli import app as scenario_app
 from simulator.scenarios.cli import readiness_command
 from simulator.security.cli import certs_app
@@ -23,6 +23,8 @@ app = typer.Typer(
 )
 routes_app = typer.Typer(help="The route table in routes/.", no_args_is_help=True)
 app.add_typer(routes_app, name="routes")
+municipality_app = typer.Typer(help="Municipalities: onboard one (docs/onboarding.md).", no_args_is_help=True)
+app.add_typer(municipality_app, name="municipality")
 contracts_app = typer.Typer(help="The services' contracts (WSDL + XSD packages).", no_args_is_help=True)
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(klassifikation_app, name="klassifikation")
@@ -141,6 +143,84 @@ def routes_check(
         f"{directory}: OK — {len(files.services)} services, {len(files.systems)} systems, "
         f"{len(files.municipalities)} municipalities, {len(files.routes)} routes, {len(files.agreements)} agreements"
     )
+
+
+@routes_app.command("reload")
+def routes_reload(url: UrlOption = None) -> None:
+    """Make a running simulator read its route files again (new municipalities, routes, agreements and
+    sortiment subscriptions; API edits are kept)."""
+    r = admin_request("POST", "/routes/reload", url)
+    typer.echo(
+        f"{r['directory']}: reloaded — {len(r['municipalities'])} municipalities, {r['routes']} routes, "
+        f"{r['agreements']} agreements"
+        + (f"; subscriptions started: {', '.join(r['subscriptions_added'])}" if r["subscriptions_added"] else "")
+    )
+
+
+@municipality_app.command("add")
+def municipality_add(
+    cvr: Annotated[str, typer.Option(help="the municipality's CVR number (8 digits)")],
+    name: Annotated[str, typer.Option(help="its name, e.g. 'Aarhus Kommune'")],
+    system: Annotated[str, typer.Option(help="its debtor system: a key of routes/systems.yaml (kind: debtor)")],
+    debtor_url: Annotated[
+        str,
+        typer.Option(
+            help="the debtor system's base URL for this municipality; each service's path is appended "
+            "(or put {path} where it goes); ${VAR:-default} is kept for the route table to expand"
+        ),
+    ],
+    routes: Annotated[Path | None, typer.Option(help="the route folder; default SIMULATOR_ROUTES_DIR")] = None,
+    url: UrlOption = None,
+) -> None:
+    """Add a municipality to the route files: its routes, the service agreements of KY, its debtor system and
+    Klassifikation, and its sortiment subscription. With --url (or SIMULATOR_URL) the running simulator
+    reloads them."""
+    from simulator.onboarding import OnboardingError, add_municipality
+    from simulator.runtime import load_components
+    from simulator.soap.contract import contract_names
+
+    settings = get_settings()
+    load_components(settings.components)
+    directory = routes or settings.routes_dir
+    try:
+        done = add_municipality(
+            directory,
+            cvr=cvr,
+            name=name,
+            system=system,
+            debtor_url=debtor_url,
+            messages_dir=settings.messages_dir,
+            known_contracts=set(contract_names()),
+        )
+    except OnboardingError as e:
+        typer.echo(f"refused: {e}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"added {done.cvr} {done.name} (debtor system {done.system}): {len(done.routes)} routes, "
+        f"{len(done.agreements)} agreements, {1 if done.subscription else 0} sortiment subscription"
+    )
+    for r in done.routes:
+        typer.echo(f"  route      {r['service']} → {r['target']}")
+    for a in done.agreements:
+        typer.echo(f"  agreement  {a['system']} × {a['service']}  {a['uuid']}")
+    for s in done.skipped:
+        typer.echo(f"  skipped    {s}")
+    typer.echo("written: " + ", ".join(done.files))
+    if not url:
+        typer.echo(
+            "a running simulator picks this up with `simulator routes reload` (POST /api/routes/reload) or a "
+            f"restart; then: simulator readiness --municipality {done.cvr}"
+        )
+        return
+    r = admin_request("POST", "/routes/reload", url)
+    if done.cvr not in r["municipalities"]:
+        typer.echo(
+            f"the simulator reloaded {r['directory']}, which does not have {done.cvr}: it reads another route "
+            f"folder than {directory}; add the municipality there (--routes) or point SIMULATOR_ROUTES_DIR here",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(f"the running simulator has {done.cvr} now; next: simulator readiness --municipality {done.cvr}")
 
 
 @contracts_app.command("export")

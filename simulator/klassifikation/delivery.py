@@ -178,6 +178,25 @@ class Deliverer:
             )
             self.subscriptions[sub.id] = sub
 
+    async def add_from_file(self, path: Path) -> list[str]:
+        """Start the subscriptions the file gained since start (e.g. `simulator municipality add`); those
+        already running are left as they are. Returns the ids added."""
+        from_file = read_subscription_file(path)
+        for sub in from_file:
+            try:
+                self.check(sub)
+            except SubscriptionError as e:
+                raise SubscriptionError(f"{path}: {sub.id}: {e}") from None
+        added = []
+        for sub in from_file:
+            if sub.id in self.subscriptions:
+                continue
+            self.subscriptions[sub.id] = sub
+            await self._save(sub)
+            self._ensure_worker(sub.id)
+            added.append(sub.id)
+        return added
+
     async def put(self, municipality: str, system: str, *, active: bool = True) -> Subscription:
         sub = self.subscriptions.get(f"{municipality}:{system}")
         if sub is None:

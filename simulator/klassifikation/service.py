@@ -36,6 +36,14 @@ class Klassifikation:
             return []
         return await self.deliverer.deliveries(subscription=subscription, limit=limit)
 
+    async def reload_subscriptions(self) -> list[str]:
+        """Start the subscriptions added to the routes folder's subscription file since start."""
+        if self.deliverer is None:
+            return []
+        return await self.deliverer.add_from_file(
+            self.deliverer.rt.settings.routes_dir / self.settings.subscriptions_file
+        )
+
     def claim_types(self, municipality: str) -> ClaimTypes | None:
         """The claim types in effect in the sortiment version the municipality's debtor system acknowledged
         (the newest when it has acknowledged none); None while the sortiment is off."""

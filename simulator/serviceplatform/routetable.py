@@ -92,6 +92,24 @@ class RouteTable:
             await self._bump(s)
         await self.reload(db)
 
+    async def reload_files(self, db: Database, known_contracts: set[str] | None = None) -> RouteFiles:
+        """Read the route files again and apply them (municipalities, and the file-origin routes and agreements,
+        as at start); raises RouteFileError for problems, RouteTableError when services or systems changed
+        (their contracts and credentials are set up at start: restart the simulator for those)."""
+        if self.directory is None:
+            raise RouteTableError("this route table was not read from a folder")
+        files = read_route_files(self.directory, known_contracts=known_contracts)
+        for what, old, new in (
+            ("services.yaml", self.files.services, files.services),
+            ("systems.yaml", self.files.systems, files.systems),
+        ):
+            if old != new:
+                raise RouteTableError(f"{what} changed since the simulator started: restart it to apply that")
+        self.files = files
+        self.municipalities = {m.cvr: m for m in files.municipalities}
+        await self.sync(db)
+        return files
+
     async def _bump(self, s) -> None:
         await s.execute(update(ConfigVersionRow).values(version=ConfigVersionRow.version + 1))
 

@@ -8,7 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from simulator.serviceplatform import RouteDef, RouteTableError
+from simulator.capabilities import SortimentDelivery
+from simulator.serviceplatform import RouteDef, RouteFileError, RouteTableError
+from simulator.soap.contract import contract_names
 from simulator.traffic import ExchangeFilter
 from simulator.traffic.query import MAX_SEQ
 from simulator.web.deps import RuntimeDep, require_admin
@@ -22,6 +24,7 @@ from simulator.web.models import (
     ExchangeQuery,
     Fault,
     MunicipalityOut,
+    Reloaded,
     RouteIn,
     RouteOut,
     ServiceOut,
@@ -96,6 +99,26 @@ async def put_route(rt: RuntimeDep, body: RouteIn) -> RouteOut:
     except (RouteTableError, ValueError) as e:
         raise HTTPException(422, str(e)) from None
     return RouteOut.of(route)
+
+
+@router.post("/routes/reload", tags=["configuration"], response_model=Reloaded)
+async def reload_routes(rt: RuntimeDep) -> Reloaded:
+    """Read the route files again (they are the source of truth): new municipalities, the routes and agreements
+    from the files, and new sortiment subscriptions take effect now (e.g. after `simulator municipality add`).
+    Edits made through this API are kept. Changed services or systems need a restart (422 says so)."""
+    try:
+        await rt.routes.reload_files(rt.db, known_contracts=set(contract_names()))
+        k = rt.find(SortimentDelivery)
+        added = await k.reload_subscriptions() if k is not None else []
+    except (RouteFileError, RouteTableError, ValueError) as e:
+        raise HTTPException(422, str(e)) from None
+    return Reloaded(
+        directory=str(rt.routes.directory),
+        municipalities=sorted(rt.routes.municipalities),
+        routes=len(rt.routes.routes),
+        agreements=len(rt.routes.agreements),
+        subscriptions_added=added,
+    )
 
 
 @router.put("/routes/{route_id}/fault", tags=["configuration"], response_model=RouteOut)

@@ -189,3 +189,13 @@ def problems_of(e: ValidationError) -> str:
         where = (field.title if field is not None and field.title else " ".join(names)) or "input"
         out.append(f"{where}: {err['msg']}")
     return "; ".join(out)
+
+
+class Reloaded(BaseModel):
+    """What `POST /api/routes/reload` applied from the route files."""
+
+    directory: str
+    municipalities: list[str] = Field(description="CVR numbers in the route table now")
+    routes: int
+    agreements: int
+    subscriptions_added: list[str] = Field(description="sortiment subscriptions started (<cvr>:<system>)")
