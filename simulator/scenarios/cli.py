@@ -270,17 +270,32 @@ def record_cmd(
 
 
 def readiness_command(
-    municipality: Annotated[str, typer.Option(help="the municipality's CVR")],
+    municipality: Annotated[str | None, typer.Option(help="the municipality's CVR")] = None,
     out: Annotated[Path, typer.Option(help="folder for readiness.html, readiness.json, readiness.xml")] = Path(
         "readiness-report"
     ),
     target: Annotated[str | None, typer.Option(help="send KY's calls to this URL instead of the routes")] = None,
     within: Annotated[float, typer.Option(help="seconds to wait for the debtor system's calls and messages")] = 30.0,
+    all_: Annotated[
+        bool,
+        typer.Option("--all", help="every municipality of the route table: <out>/<cvr>/… and <out>/summary.*"),
+    ] = False,
+    parallel: Annotated[int, typer.Option(min=1, max=16, help="with --all: municipalities checked at once")] = 4,
     url: UrlOpt = None,
 ) -> None:
     """Run the SA 05 Debitor readiness checklist (1a–1e, 2, 3) against the municipality's debtor system
-    and write the report (HTML, JSON, JUnit); exit code 0 = every item passed."""
+    and write the report (HTML, JSON, JUnit); exit code 0 = every item passed. With --all, for every
+    municipality, with one summary; exit code 0 = all passed."""
     from simulator.scenarios.readiness import ITEMS, Readiness
+
+    if all_:
+        if municipality or target:
+            raise typer.BadParameter(
+                "--all runs every municipality on its own routes: leave out --municipality/--target"
+            )
+        _readiness_all(out, within, parallel, url)
+    if not municipality:
+        raise typer.BadParameter("give --municipality <CVR>, or --all")
 
     async def go() -> dict[str, Any]:
         with _Display(6, f"readiness {municipality}") as show:
@@ -314,3 +329,53 @@ def readiness_command(
         )
     typer.echo(f"{result['verdict'].upper()}: municipality {municipality}")
     raise typer.Exit(0 if result["verdict"] == "pass" else 1)
+
+
+def _readiness_all(out: Path, within: float, parallel: int, url: str | None) -> None:
+    """`readiness --all`: every municipality, `parallel` at a time, one line each as it finishes, one summary."""
+    from simulator.scenarios.many import run_many, write_summary
+    from simulator.scenarios.readiness import Readiness
+
+    def done(row: dict[str, Any]) -> None:
+        verdict = row["verdict"]
+        mark = typer.style(f"{verdict.upper():5}", fg="green" if verdict == "pass" else "red")
+        line = f"{mark} {row['municipality']} {row.get('municipality_name') or ''}"
+        if row.get("error"):
+            line += f"\n        {row['error']}"
+        for f in row.get("failed") or []:
+            line += f"\n        {f['id']}: {f['missing']}"
+        typer.echo(line)
+
+    async def go() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        if url:
+            async with _client(url) as c:
+                r = await c.get("/api/municipalities")
+                r.raise_for_status()
+                municipalities = [(m["cvr"], m["name"]) for m in r.json()]
+
+            def remote(cvr: str):
+                return _remote(url, "/api/readiness/runs", {"municipality": cvr, "within_s": within}, lambda ev: None)
+
+            return await run_many(municipalities, remote, concurrency=parallel, on_done=done)
+        async with _in_process() as rt:
+
+            async def local(cvr: str) -> dict[str, Any]:
+                return (await Readiness(rt, cvr, within_s=within).execute()).as_dict()
+
+            municipalities = [(m.cvr, m.name) for m in rt.routes.municipalities.values()]
+            return await run_many(municipalities, local, concurrency=parallel, on_done=done)
+
+    try:
+        summary, results = asyncio.run(go())
+    except Exception as e:  # noqa: BLE001 - the simulator could not be reached or started
+        typer.echo(f"readiness --all could not run: {e}", err=True)
+        raise typer.Exit(2) from None
+    written = write_summary(summary, results, out)
+    typer.echo("wrote " + ", ".join(str(p) for p in written if p.parent == out))
+    c = summary["counts"]
+    failed = [m["municipality"] for m in summary["municipalities"] if m["verdict"] != "pass"]
+    typer.echo(
+        f"{summary['verdict'].upper()}: {c['pass']} of {len(summary['municipalities'])} municipalities passed"
+        + (f"; not ready: {', '.join(failed)}" if failed else "")
+    )
+    raise typer.Exit(0 if summary["verdict"] == "pass" else 1)
