@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from simulator.web.ui import beskedfordeler, config, exchange, ky, login, scenarios, sortiment, traffic
+from simulator.web.ui import beskedfordeler, config, exchange, ky, login, readiness, scenarios, sortiment, traffic
 from simulator.web.ui.sortiment import sortiment_diff
 from simulator.web.ui.traffic import TrafficFeed, feed_of
 from simulator.web.ui.xml import highlight_xml, pretty_xml
 
 router = APIRouter(include_in_schema=False)
-for part in (login, traffic, exchange, config, ky, beskedfordeler, sortiment, scenarios):
+for part in (login, traffic, exchange, config, ky, beskedfordeler, sortiment, scenarios, readiness):
     router.include_router(part.router)
 
 __all__ = ["TrafficFeed", "feed_of", "highlight_xml", "pretty_xml", "router", "sortiment_diff"]
