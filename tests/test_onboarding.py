@@ -16,6 +16,7 @@ from examples.reference_debtor.app import create_app as create_debtor_app
 from simulator.app import create_app
 from simulator.capabilities import SortimentDelivery
 from simulator.cli import app as cli
+from simulator.onboarding import OnboardingError, append_entries
 from simulator.scenarios.readiness import run_readiness
 from tests.conftest import LiveServer, free_port, make_settings, point_routes_at
 from tests.scenarios.conftest import COMPONENTS, serve
@@ -59,7 +60,7 @@ def test_add_writes_what_the_municipality_needs_and_routes_check_passes(routes_d
     assert "4 municipalities, 20 routes, 40 agreements" in check.output
 
     for f in FILES:  # appended: what was there (comments included) is kept as it was
-        assert (routes_dir / f).read_text(encoding="utf-8").startswith(before[f].rstrip("\n").rsplit("\n", 1)[0])
+        assert (routes_dir / f).read_text(encoding="utf-8").startswith(before[f])
     load = lambda f, k: yaml.safe_load((routes_dir / f).read_text(encoding="utf-8"))[k]  # noqa: E731
     assert {"cvr": NEW, "name": "Ny Kommune", "debtor_system": "opus"} in load("municipalities.yaml", "municipalities")
     routes = {r["service"]: r["target"] for r in load("routes.yaml", "routes") if r["municipality"] == NEW}
@@ -88,6 +89,33 @@ def test_add_writes_what_the_municipality_needs_and_routes_check_passes(routes_d
     both = ["1a4419ff-47d1-4dc8-a900-4c747888edad", "25672fd7-e239-4bf3-8f8d-f15023857e0c"]
     assert ags[("opus", "BeskedAfsend")]["beskedtyper"] == both == ags[("ky", "BeskedModtag")]["beskedtyper"]
     assert {"municipality": NEW, "system": "opus"} in load("sortiment_subscriptions.yaml", "subscriptions")
+
+
+NEW_ENTRY = {"cvr": NEW, "name": "Ny Kommune"}
+
+
+@pytest.mark.parametrize(
+    "text, kept",
+    [
+        ('municipalities:\n  - cvr: "1"\n    name: a\n  # trailing comment\n', "  # trailing comment\n"),
+        ('# the list\nmunicipalities:\n- cvr: "1"\n  name: a\nother: 1\n', "other: 1\n"),
+        ("municipalities: []\n", ""),
+        ("municipalities:\n", ""),
+        ("# nothing yet\n", "# nothing yet\n"),
+    ],
+)
+def test_entries_are_appended_in_the_files_own_layout(text: str, kept: str) -> None:
+    out = append_entries(text, "municipalities", [NEW_ENTRY], "added")
+    before = (yaml.safe_load(text) or {}).get("municipalities") or []
+    assert yaml.safe_load(out)["municipalities"] == [*before, NEW_ENTRY]
+    assert kept in out and "# added\n" in out
+    if "other: 1" in text:
+        assert yaml.safe_load(out)["other"] == 1 and '\n- cvr: "44444444"\n  name: Ny Kommune\n' in out
+
+
+def test_a_flow_list_is_not_rewritten() -> None:
+    with pytest.raises(OnboardingError, match=r"not a block list\); add the entries by hand"):
+        append_entries("municipalities: [{cvr: '1'}]\n", "municipalities", [NEW_ENTRY], "added")
 
 
 @pytest.mark.parametrize(
