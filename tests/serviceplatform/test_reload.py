@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 
-async def test_reload_applies_file_changes_and_keeps_api_edits(sim_factory, routes_dir) -> None:
-    async with sim_factory() as sim:
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_reload_applies_file_changes_and_keeps_api_edits(sim_factory, routes_dir, backend) -> None:
+    async with sim_factory(backend=backend) as sim:
         api_route = {"service": "DebitorRegistreringAfsend", "municipality": "22222222", "target": "http://x.test/r"}
         assert (await sim.client.put("/api/routes", json=api_route)).status_code == 200
         path = routes_dir / "routes.yaml"
