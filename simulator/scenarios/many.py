@@ -104,17 +104,18 @@ def summary_junit(summary: dict[str, Any], results: dict[str, dict[str, Any]]) -
     error for a municipality whose run could not finish."""
     suites = etree.Element("testsuites", name=f"{summary['checklist']} readiness")
     for row in summary["municipalities"]:
-        result = results.get(row["municipality"])
-        if result is not None:
-            suites.extend(etree.fromstring(to_junit(result)).findall("testsuite"))
-            continue
-        name = f"readiness {row['municipality']}"
-        suite = etree.SubElement(suites, "testsuite", name=name, tests="1", failures="0", errors="1", skipped="0")
-        suite.set("time", "0.000")
-        case = etree.SubElement(suite, "testcase", classname=name, name="readiness run", time="0.000")
-        etree.SubElement(case, "error", message=row["error"][:1000]).text = row["error"]
+        result = results.get(row["municipality"]) or {  # a run that could not finish: one erroneous step
+            "scenario": f"readiness {row['municipality']}",
+            "municipality": row["municipality"],
+            "started_at": summary["started_at"],
+            "steps": [
+                {"index": 1, "label": "readiness run", "verdict": "error", "message": row["error"], "exchanges": []}
+            ],
+        }
+        suites.extend(etree.fromstring(to_junit(result)).findall("testsuite"))
     for attr in ("tests", "failures", "errors", "skipped"):
         suites.set(attr, str(sum(int(s.get(attr) or 0) for s in suites)))
+    etree.indent(suites, space="  ")
     return etree.tostring(suites, xml_declaration=True, encoding="utf-8", pretty_print=True)
 
 

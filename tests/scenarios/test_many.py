@@ -17,7 +17,7 @@ from examples.reference_debtor.app import create_app as create_debtor_app
 from simulator.app import create_app
 from simulator.config import get_settings
 from simulator.scenarios.cli import readiness_command
-from simulator.scenarios.many import run_many
+from simulator.scenarios.many import run_many, summary_junit
 from tests.conftest import LiveServer, free_port, make_settings, point_routes_at
 from tests.scenarios.conftest import COMPONENTS, serve
 
@@ -128,7 +128,8 @@ async def test_runs_are_bounded_and_a_run_that_breaks_is_an_error_of_its_own() -
         running -= 1
         if cvr == "33333333":
             raise ValueError("unknown municipality 33333333 (routes/municipalities.yaml)")
-        return {"municipality": cvr, "verdict": "pass", "items": [{"id": "1a", "verdict": "pass"}]}
+        item = {"id": "1a", "title": "receives", "verdict": "pass", "evidence": [], "missing": None, "steps": []}
+        return {"kind": "readiness", "municipality": cvr, "verdict": "pass", "items": [item]}
 
     cvrs = [(f"{i}" * 8, f"M{i}") for i in range(1, 7)]
     summary, results = await run_many(cvrs, run_one, concurrency=2)
@@ -136,3 +137,7 @@ async def test_runs_are_bounded_and_a_run_that_breaks_is_an_error_of_its_own() -
     assert summary["verdict"] == "fail" and summary["counts"] == {"pass": 5, "fail": 0, "error": 1}
     err = next(m for m in summary["municipalities"] if m["verdict"] == "error")
     assert err["error"] == "unknown municipality 33333333 (routes/municipalities.yaml)" and "33333333" not in results
+    junit = etree.fromstring(summary_junit(summary, results))
+    assert (junit.get("tests"), junit.get("errors")) == ("6", "1")
+    error = junit.find("testsuite[@name='readiness 33333333']/testcase/error")
+    assert error.get("message") == err["error"]
