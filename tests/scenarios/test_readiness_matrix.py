@@ -67,7 +67,9 @@ async def double_env(tmp_path, routes_dir, messages_dir, backend: str, fault: Fa
     """The simulator (SQLite or PostgreSQL) in this event loop and the double on its own port."""
     dport, sport = free_port(), free_port()
     point_routes_at(routes_dir, f"http://127.0.0.1:{dport}")
-    debtor_app = create_debtor_app(Config.from_routes(routes_dir, f"http://127.0.0.1:{sport}", messages_dir=messages_dir))
+    debtor_app = create_debtor_app(
+        Config.from_routes(routes_dir, f"http://127.0.0.1:{sport}", messages_dir=messages_dir)
+    )
     configure(debtor_app.state.debtor, fault)
     settings = make_settings(tmp_path, routes_dir, messages_dir, port=sport, components=COMPONENTS)
 
