@@ -321,7 +321,11 @@ class LedgerChecks:
                     self.flagged.add(besked)
             else:
                 diffs = rc.compare_til_indbetaling(
-                    data, self.cvr, view, _expected_open(acc, data.get("FordringUUID"), at), row["id"]
+                    data,
+                    self.cvr,
+                    view,
+                    _expected_open(acc, data.get("FordringUUID"), at, await self._paid_before(acc, at)),
+                    row["id"],
                 )
             out.differences += diffs
             receiver = self.ky_receiver(name)
@@ -339,6 +343,19 @@ class LedgerChecks:
                         row["id"],
                     )
                 )
+        return out
+
+    async def _paid_before(self, acc: dict, at: datetime) -> set[str]:
+        """KY's payments on the account whose ForetagIndbetaling call started before ``at`` (KY books a payment
+        once the debtor system answered, and the debtor system may announce the claim before that)."""
+        out = set()
+        for c in acc["claims"]:
+            for p in c["postings"]:
+                if p["kind"] != "indbetaling":
+                    continue
+                row = await self.rt.exchanges.get(p["exchange_id"]) if p["exchange_id"] else None
+                if _ts(row["started_at"] if row else p["created_at"]) <= at:
+                    out.add(p["payment_uuid"])
         return out
 
     def ky_receiver(self, name: str) -> str | None:
@@ -369,18 +386,12 @@ class LedgerChecks:
             await asyncio.sleep(0.05)  # KY's receiver records in its own task; poll its books until the deadline
 
 
-def _expected_open(acc: dict, claim_uuid: str | None, at: datetime) -> str | None:
-    """What the ledger has outstanding on a claim once the payments KY made until ``at`` are covered:
+def _expected_open(acc: dict, claim_uuid: str | None, at: datetime, payments: set[str]) -> str | None:
+    """What the ledger has outstanding on a claim once the ``payments`` KY made until ``at`` are covered:
     postings booked until then, and coverages (booked later too) of those payments or naming none."""
     claim = next((c for c in acc["claims"] if c["uuid"] == claim_uuid), None)
     if claim is None:
         return None
-    payments = {
-        p["payment_uuid"]
-        for c in acc["claims"]
-        for p in c["postings"]
-        if p["kind"] == "indbetaling" and _ts(p["created_at"]) <= at
-    }
     total = rc.oere(claim["amount"])
     for p in claim["postings"]:
         early = _ts(p["created_at"]) <= at

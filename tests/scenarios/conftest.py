@@ -80,3 +80,22 @@ async def env(tmp_path, routes_dir, messages_dir) -> AsyncIterator[Env]:
                 routes_dir=routes_dir,
                 tmp=tmp_path,
             )
+
+
+async def seed_write_off(rt, debtor_url: str, cvr: str = CVR) -> str:
+    """Evidence for item 1d that the reference debtor system gives only on request: KY registers an account,
+    the debtor system writes its claim off (POST /admin/<cvr>/afskrivninger) and KY books it. Returns the
+    write-off's exchange id."""
+    import httpx
+
+    from simulator.capabilities import KyActions
+
+    out = await rt.find(KyActions).create_account(
+        {"municipality": cvr, "debitor": {"cpr": "0101701234", "name": "Evidence"}, "claims": [{"amount": "75.00"}]}
+    )
+    assert out["sent"]["accepted"], out["sent"]
+    claim = out["account"]["claims"][0]["uuid"]
+    async with httpx.AsyncClient(base_url=debtor_url, timeout=30) as c:
+        r = await c.post(f"/admin/{cvr}/afskrivninger", json={"claim_uuid": claim, "amount": "75.00"})
+    assert r.status_code == 200 and r.json()["status"] == "ACCEPTERET", r.text
+    return r.json()["postings"][0]["exchange_id"]

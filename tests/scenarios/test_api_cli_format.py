@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from simulator.scenarios import model
 from simulator.scenarios.cli import app as scenario_app
 from simulator.scenarios.cli import readiness_command
-from tests.scenarios.conftest import CVR, Env
+from tests.scenarios.conftest import CVR, Env, seed_write_off
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,6 +38,7 @@ async def test_runs_started_and_watched_through_the_admin_api(env: Env) -> None:
             "total": 5,
         }
 
+        await seed_write_off(env.rt, env.debtor.url)  # 1d: the reference debtor writes off only on request
         job = (await c.post("/api/readiness/runs", json={"municipality": CVR, "within_s": 15})).json()
         state = await _finished(c, f"/api/readiness/runs/{job['id']}")
         assert state["verdict"] == "pass", [i for i in state["result"]["items"] if i["verdict"] != "pass"]
@@ -84,6 +85,7 @@ async def test_cli_replay_and_readiness_against_a_running_simulator(env: Env, tm
 
     import typer
 
+    await seed_write_off(env.rt, env.debtor.url)  # 1d: the reference debtor writes off only on request
     top = typer.Typer()
     top.command("readiness")(readiness_command)
     top.command("other")(lambda: None)
