@@ -99,3 +99,21 @@ async def seed_write_off(rt, debtor_url: str, cvr: str = CVR) -> str:
         r = await c.post(f"/admin/{cvr}/afskrivninger", json={"claim_uuid": claim, "amount": "75.00"})
     assert r.status_code == 200 and r.json()["status"] == "ACCEPTERET", r.text
     return r.json()["postings"][0]["exchange_id"]
+
+
+def seed_write_off_http(sim_url: str, debtor_url: str, cvr: str = CVR) -> None:
+    """:func:`seed_write_off` through the admin APIs, for tests that run the simulator in another thread."""
+    import httpx
+
+    acc = httpx.post(
+        f"{sim_url}/api/ky/accounts",
+        json={"municipality": cvr, "debitor": {"cpr": "0101701234", "name": "Evidence"}, "claims": [{"amount": "75"}]},
+        timeout=30,
+    ).json()
+    assert acc["sent"]["accepted"], acc
+    r = httpx.post(
+        f"{debtor_url}/admin/{cvr}/afskrivninger",
+        json={"claim_uuid": acc["account"]["claims"][0]["uuid"], "amount": "75.00"},
+        timeout=30,
+    )
+    assert r.status_code == 200 and r.json()["status"] == "ACCEPTERET", r.text
