@@ -276,6 +276,9 @@ def readiness_command(
     ),
     target: Annotated[str | None, typer.Option(help="send KY's calls to this URL instead of the routes")] = None,
     within: Annotated[float, typer.Option(help="seconds to wait for the debtor system's calls and messages")] = 30.0,
+    evidence_window: Annotated[
+        float, typer.Option(help="days: a write-off (1d) booked this long ago still counts; 0 = this run only")
+    ] = 30.0,
     url: UrlOpt = None,
 ) -> None:
     """Run the SA 05 Debitor readiness checklist (1a–1e, 2, 3) against the municipality's debtor system
@@ -283,17 +286,29 @@ def readiness_command(
     from simulator.scenarios.readiness import ITEMS, Readiness
 
     async def go() -> dict[str, Any]:
-        with _Display(6, f"readiness {municipality}") as show:
+        with _Display(7, f"readiness {municipality}") as show:
             if url:
                 return await _remote(
                     url,
                     "/api/readiness/runs",
-                    {"municipality": municipality, "target": target, "within_s": within},
+                    {
+                        "municipality": municipality,
+                        "target": target,
+                        "within_s": within,
+                        "evidence_window_days": evidence_window,
+                    },
                     show,
                 )
             async with _in_process() as rt:
                 return (
-                    await Readiness(rt, municipality, target=target, within_s=within, on_progress=show).execute()
+                    await Readiness(
+                        rt,
+                        municipality,
+                        target=target,
+                        within_s=within,
+                        evidence_window_days=evidence_window,
+                        on_progress=show,
+                    ).execute()
                 ).as_dict()
 
     try:
@@ -305,12 +320,17 @@ def readiness_command(
         mark = typer.style(f"{it['verdict'].upper():5}", fg="green" if it["verdict"] == "pass" else "red")
         typer.echo(f"{mark} {it['id']:3} {ITEMS[it['id']]}")
         if it["verdict"] != "pass":
-            typer.echo(f"        missing: {it['missing']}\n        fix:     {it['fix']}")
+            typer.echo(
+                f"        {it.get('summary') or ''}\n        missing: {it['missing']}\n        fix:     {it['fix']}"
+            )
     _write(result, out / "readiness.json", out / "readiness.xml", out / "readiness.html")
     if result.get("session"):
         typer.echo(
             f"session {result['session']}  (keep this run as a scenario: "
             f"simulator scenario record --session {result['session']} -o my.yaml)"
         )
-    typer.echo(f"{result['verdict'].upper()}: municipality {municipality}")
+    mode, window = result.get("validation") or "strict", result.get("evidence_window") or "this run only"
+    typer.echo(
+        f"{result['verdict'].upper()}: municipality {municipality} (validated {mode}ly; evidence window: {window})"
+    )
     raise typer.Exit(0 if result["verdict"] == "pass" else 1)

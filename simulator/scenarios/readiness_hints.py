@@ -19,6 +19,7 @@ SERVICE_OF_ITEM = {
 def step_hint(item: str, step: StepResult, cvr: str, system: str | None) -> tuple[str, str]:
     """(what was missing, how to fix it) for a failed step, from its evidence."""
     ex = step.exchanges[-1] if step.exchanges else {}
+    reason = ex.get("reason") or "see the evidence"
     code = ex.get("fault_code") or ""
     service = ex.get("service") or SERVICE_OF_ITEM.get(item, "")
     target = ex.get("route_target") or "?"
@@ -41,12 +42,12 @@ def step_hint(item: str, step: StepResult, cvr: str, system: str | None) -> tupl
     if code in ("SP-150", "SP-151"):
         return (
             missing,
-            f"make the message follow the SF1590 contract (docs/contracts/sf1590.md): {ex.get('reason')}",
+            f"make the message follow the SF1590 contract (docs/contracts/sf1590.md): {reason}",
         )
     if code.startswith("SP-13"):
         return (
             missing,
-            f"fix the service agreement ({ex.get('reason')}): routes/agreements.yaml or PUT /api/agreements",
+            f"fix the service agreement ({reason}): routes/agreements.yaml or PUT /api/agreements",
         )
     if "service agreement" in missing and item in ("1a", "1b", "1c"):
         return missing, (
@@ -67,7 +68,7 @@ def step_hint(item: str, step: StepResult, cvr: str, system: str | None) -> tupl
     if item == "1e":
         if step.exchanges:
             return missing, (
-                f"the Beskedfordeler refused the message ({ex.get('fault_code')}: {ex.get('reason')}); see "
+                f"the Beskedfordeler refused the message ({ex.get('fault_code') or 'refused'}: {reason}); see "
                 "docs/beskedfordeler.md for the return codes"
             )
         kind = "FordringTilIndbetaling" if step.id == "claim_message" else "DebitorkontoStatusskift"
