@@ -4,22 +4,28 @@ item, with a reason naming the difference — on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from examples.reference_debtor.app import Config
 from examples.reference_debtor.app import create_app as create_debtor_app
 from simulator.app import create_app
 from simulator.scenarios.readiness import ReadinessReport, run_readiness
+from simulator.scenarios.report import to_html, to_junit
 from tests.conftest import POSTGRES_URL, LiveServer, free_port, make_settings, point_routes_at, postgres_schema
 from tests.scenarios.conftest import COMPONENTS, CVR, serve
 from tests.scenarios.debtor_double import Fault, configure
 
 WITHIN_S = 3  # how long readiness waits for what the double never sends
 KY_BESKEDMODTAG_11111111 = "b1e7629e-6cfd-4d6d-8afc-987e80cd0971"  # routes/agreements.yaml
+JUNIT_ANT = etree.XMLSchema(etree.parse(str(Path(__file__).with_name("junit_ant.xsd"))))
+PYTHON_REPR = re.compile(r"set\(\)|\bNone\b|\[\]|\{\}|\['|\{'")
 
 
 @dataclass
@@ -121,3 +127,19 @@ async def test_readiness_fails_exactly_the_item_the_debtor_system_gets_wrong(
         for d in it.differences:
             assert d["field"] and d["expected"] != d["actual"]
     assert report.validation == "strict" and report.as_dict()["validation"] == "strict"
+
+    # the report says why: strict, the differences with their exchanges, the debtor's FejlKode; no Python reprs
+    d = report.as_dict()
+    junit = etree.fromstring(to_junit(d))
+    JUNIT_ANT.assertValid(junit)
+    suite = junit.find("testsuite")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", suite.get("timestamp"))
+    assert suite.get("failures") == str(sum(1 for i in report.items if i.verdict in ("fail", "skipped")))
+    html = to_html(d)
+    assert 'validated <b class="validation">strict</b>ly' in html
+    for it in report.items:
+        for text in (it.summary, it.missing, it.fix):
+            assert not PYTHON_REPR.search(text or ""), (it.id, text)
+        for diff in it.differences:
+            assert f"/ui/traffic/{diff['source']}" in html if diff["source"] else True
+            assert diff["actual"] in html.replace("&#39;", "'").replace("&gt;", ">").replace("&lt;", "<")
