@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from simulator.capabilities import BeskedTypes, SortimentDelivery
+from simulator.capabilities import BeskedTypes, KyActions, SortimentDelivery
 from simulator.scenarios import model
 from simulator.scenarios import xmlmatch as xm
 from simulator.scenarios.engine import Progress, ScenarioRun
@@ -173,6 +173,7 @@ class Readiness:
             found["1d"] = await checks.returns()
         for item_id in ("1a", "1b", "1c", "1d", "1e"):
             self.report.items.append(await self._scenario_item(item_id, run, found.get(item_id)))
+        await self._claim_types(self.report.items[0])
         pay = next((s for s in run.steps if s.id == "pay"), None)
         d = self.report.items[3]
         if pay is not None and not pay.passed:
@@ -230,6 +231,26 @@ class Readiness:
         if item.fejl:
             item.summary += f" [{_fejl_text(item.fejl)}]"
         return item
+
+    async def _claim_types(self, item: Item) -> None:
+        """Which claim types of KY's sortiment the run's claims carried (1a evidence and summary)."""
+        ledger = self.rt.find(KyActions)
+        account = self.runner.vars.get("account")
+        if ledger is None or not account:
+            return
+        try:
+            claims = (await ledger.account(account))["claims"]
+        except Exception:  # noqa: BLE001 - KY refused to store it: the item's steps say why
+            return
+        delivery = self.rt.find(SortimentDelivery)
+        known = delivery.claim_types(self.cvr) if delivery is not None else None
+        named = []
+        for uid in sorted({c["fordringstype"] for c in claims}):
+            t = known.find(uid) if known is not None else None
+            named.append(f"{t.brugervendt_noegle} ({uid})" if t else uid)
+        item.evidence.append({"fordringstyper": named, "sortiment": known.basis if known else None})
+        if item.passed:
+            item.summary += f"; claim types from KY's sortiment: {', '.join(named)}"
 
     def _agreements(self, run: RunResult, checks: LedgerChecks) -> Item:
         item = Item("2", ITEMS["2"])
