@@ -19,6 +19,7 @@ async def test_readiness_passes_against_the_reference_debtor_system(env: Env) ->
     items = {i.id: i for i in report.items}
     # evidence: the exchanges with ids and timestamps, the message seen, the agreements used, the sortiment
     assert items["1a"].evidence[0]["operation"] == "OpretDebitorkonto" and items["1a"].evidence[0]["started_at"]
+    assert "claim types from KY's sortiment" in items["1a"].summary  # which Klasse the run's claims carried
     assert items["1c"].evidence[1]["service"] == "DaekningAfskrivningRegistreringAfsend"
     assert {"exchange": write_off, "kind": "afskrivning", "evidence_window": True} in items["1d"].evidence
     assert "in the evidence window" in items["1d"].summary and report.evidence_window.startswith("write-offs booked")
