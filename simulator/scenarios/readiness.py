@@ -230,6 +230,7 @@ class Readiness:
             return item
         if item.fejl:
             item.summary += f" [{_fejl_text(item.fejl)}]"
+            item.fix = f"{item.fix} (the receipt says: {_fejl_text(item.fejl)})"
         return item
 
     async def _claim_types(self, item: Item) -> None:
@@ -251,6 +252,11 @@ class Readiness:
         item.evidence.append({"fordringstyper": named, "sortiment": known.basis if known else None})
         if item.passed:
             item.summary += f"; claim types from KY's sortiment: {', '.join(named)}"
+        elif item.fejl and known is not None:
+            item.fix = (
+                f"{item.fix}; KY's claims carried claim types of its sortiment ({', '.join(named)}; {known.basis}): "
+                "a debtor system accepts every claim type of the sortiment version it acknowledged (item 3)"
+            )
 
     def _agreements(self, run: RunResult, checks: LedgerChecks) -> Item:
         item = Item("2", ITEMS["2"])
