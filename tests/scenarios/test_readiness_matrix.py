@@ -22,7 +22,7 @@ from tests.conftest import POSTGRES_URL, LiveServer, free_port, make_settings, p
 from tests.scenarios.conftest import COMPONENTS, CVR, serve
 from tests.scenarios.debtor_double import Fault, configure
 
-WITHIN_S = 3  # how long readiness waits for what the double never sends
+WITHIN_S = 5  # how long readiness waits for what the double never sends (costs time only when missing)
 KY_BESKEDMODTAG_11111111 = "b1e7629e-6cfd-4d6d-8afc-987e80cd0971"  # routes/agreements.yaml
 JUNIT_ANT = etree.XMLSchema(etree.parse(str(Path(__file__).with_name("junit_ant.xsd"))))
 PYTHON_REPR = re.compile(r"set\(\)|\bNone\b|\[\]|\{\}|\['|\{'|(expected|actual) '")
