@@ -60,3 +60,20 @@ async def test_a_switched_off_integration_names_the_failing_item_and_the_fix(env
     assert "did not pass" in d.missing and "make item 1c pass first" in d.fix  # not demonstrated because 1c failed
     junit = to_junit(report.as_dict()).decode()
     assert 'name="1c receives payments from KY (SF1590_B_03)"' in junit and "register a route" in junit
+
+
+async def test_without_a_write_off_in_the_evidence_window_1d_says_what_to_send(env: Env) -> None:
+    await seed_write_off(env.rt, env.debtor.url)  # booked before the run: outside a window of "this run only"
+    report = await run_readiness(env.rt, CVR, within_s=3, evidence_window_days=0)
+    assert {i.id: i.verdict for i in report.items if not i.passed} == {"1d": "fail"}
+    d = next(i for i in report.items if i.id == "1d")
+    assert report.evidence_window == "this run only" and "evidence window: this run only" in d.fix
+    assert d.differences == [
+        {
+            "field": "RegistrerAfskrivning booked by KY",
+            "expected": f"at least one, for municipality {CVR} in this run",
+            "actual": "none",
+            "source": None,
+        }
+    ]
+    assert "send RegistrerAfskrivning (AfskrivningUUID, FordringUUID, Beloeb, Dato, Aarsag" in d.fix
