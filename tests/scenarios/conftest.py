@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from lxml import etree
 
 from examples.reference_debtor.app import Config
 from examples.reference_debtor.app import create_app as create_debtor_app
@@ -20,6 +21,8 @@ from simulator.app import create_app
 from tests.conftest import LiveServer, free_port, make_settings, point_routes_at
 
 CVR = "11111111"
+# the strict JUnit schema (Apache Ant's format) CI servers check reports against
+JUNIT_ANT = etree.XMLSchema(etree.parse(str(Path(__file__).with_name("junit_ant.xsd"))))
 COMPONENTS = ["ky", "beskedfordeler", "klassifikation", "scenarios"]
 
 

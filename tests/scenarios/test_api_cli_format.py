@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from simulator.scenarios import model
 from simulator.scenarios.cli import app as scenario_app
 from simulator.scenarios.cli import readiness_command
-from tests.scenarios.conftest import CVR, Env, seed_write_off
+from tests.scenarios.conftest import CVR, JUNIT_ANT, Env, seed_write_off
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,6 +76,7 @@ async def test_cli_replay_and_readiness_against_a_running_simulator(env: Env, tm
     )
     assert r.exit_code == 0, r.output
     assert "PASS" in r.output and etree.parse(str(junit)).getroot().find("testsuite").get("failures") == "0"
+    JUNIT_ANT.assertValid(etree.parse(str(junit)))  # a replay's JUnit passes the strict Ant schema too
     assert html.read_text().startswith("<!doctype html>")
 
     env.debtor_system.op_LaesDebitorkonto = lambda *a: (_ for _ in ()).throw(RuntimeError("new build broke it"))
@@ -103,7 +104,8 @@ async def test_cli_replay_and_readiness_against_a_running_simulator(env: Env, tm
         "readiness.xml",
     }
     report = json.loads((tmp_path / "rep" / "readiness.json").read_text())
-    assert report["verdict"] == "pass"
+    assert report["verdict"] == "pass" and report["validation"] == "strict" and "(validated strictly;" in r.output
+    JUNIT_ANT.assertValid(etree.parse(str(tmp_path / "rep" / "readiness.xml")))
     # it prints the session tag that `scenario record --session` takes, and recording it works
     assert f"session {report['session']}" in r.output and report["session"].startswith("scenario-")
     recorded = tmp_path / "readiness.yaml"

@@ -8,7 +8,6 @@ import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -19,12 +18,11 @@ from simulator.app import create_app
 from simulator.scenarios.readiness import ReadinessReport, run_readiness
 from simulator.scenarios.report import to_html, to_junit
 from tests.conftest import POSTGRES_URL, LiveServer, free_port, make_settings, point_routes_at, postgres_schema
-from tests.scenarios.conftest import COMPONENTS, CVR, serve
+from tests.scenarios.conftest import COMPONENTS, CVR, JUNIT_ANT, serve
 from tests.scenarios.debtor_double import Fault, configure
 
 WITHIN_S = 5  # how long readiness waits for what the double never sends (costs time only when missing)
 KY_BESKEDMODTAG_11111111 = "b1e7629e-6cfd-4d6d-8afc-987e80cd0971"  # routes/agreements.yaml
-JUNIT_ANT = etree.XMLSchema(etree.parse(str(Path(__file__).with_name("junit_ant.xsd"))))
 PYTHON_REPR = re.compile(r"set\(\)|\bNone\b|\[\]|\{\}|\['|\{'|(expected|actual) '")
 
 
