@@ -80,18 +80,29 @@ class LedgerChecks:
     # -- 1b ---------------------------------------------------------------------------------------------
 
     async def queries(self) -> Found:
-        """SoegDebitorkonto and LaesDebitorkonto answers = the ledger's account as it stood when KY asked."""
+        """SoegDebitorkonto lists every account the ledger has for the debtor in this municipality, and it and
+        LaesDebitorkonto answer what the ledger's accounts were when KY asked."""
         out = Found()
         if self.ledger is None:
             return out
         acc = await self._account()
-        for step_id, compare in (("search", rc.compare_overview), ("read", rc.compare_account)):
+        who = {k: v for k, v in acc["debitor"].items() if k in ("cpr", "cvr")}
+        for step_id in ("search", "read"):
             row = await self._row(step_id) if self.passed(step_id) else None
             if row is None:
                 continue
-            view = rc.ledger_as_of(acc, _ts(row["started_at"]), ignore=self.flagged)
-            out.differences += compare(xm.payload_of(row.get("response_body")), view, row["id"])
-            out.evidence.append({"exchange": row["id"], "compared_with": "KY's ledger", "ledger": _brief(view)})
+            at, doc = _ts(row["started_at"]), xm.payload_of(row.get("response_body"))
+            if step_id == "read":
+                views = [rc.ledger_as_of(acc, at, ignore=self.flagged)]
+                out.differences += rc.compare_account(doc, views[0], row["id"])
+            else:
+                accounts = await self.ledger.accounts(municipality=self.cvr, **who)
+                views = [rc.ledger_as_of(a, at, ignore=self.flagged) for a in accounts if rc.utc(a["created_at"]) <= at]
+                for view in views:
+                    out.differences += rc.compare_overview(doc, view, row["id"])
+            out.evidence.append(
+                {"exchange": row["id"], "compared_with": "KY's ledger", "ledger": [_brief(v) for v in views]}
+            )
         return out
 
     # -- 1c ---------------------------------------------------------------------------------------------
@@ -411,6 +422,7 @@ def _refusal(sent: dict[str, Any]) -> str:
 
 def _brief(view: dict) -> dict[str, Any]:
     return {
+        "account": view["uuid"],
         "status": view["status"],
         "outstanding": view["outstanding"],
         "claims": {u: {"amount": c["amount"], "outstanding": c["outstanding"]} for u, c in view["claims"].items()},
