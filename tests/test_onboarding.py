@@ -19,7 +19,7 @@ from simulator.cli import app as cli
 from simulator.onboarding import OnboardingError, append_entries
 from simulator.scenarios.readiness import run_readiness
 from tests.conftest import LiveServer, free_port, make_settings, point_routes_at
-from tests.scenarios.conftest import COMPONENTS, serve
+from tests.scenarios.conftest import COMPONENTS, seed_write_off, serve
 
 runner = CliRunner()
 NEW = "44444444"
@@ -168,6 +168,7 @@ async def test_a_running_simulator_reloads_it_and_readiness_passes_for_it(tmp_pa
             )
             assert rt.get(SortimentDelivery).subscription(f"{NEW}:opus") is not None
 
+            await seed_write_off(rt, f"http://127.0.0.1:{dport}", NEW)  # 1d's evidence: a booked write-off
             report = await run_readiness(rt, NEW, within_s=15)
             assert [(i.id, i.verdict) for i in report.items] == [
                 (i, "pass") for i in ("1a", "1b", "1c", "1d", "1e", "2", "3")

@@ -88,14 +88,20 @@ async def start_run(rt: RuntimeDep, body: RunIn) -> dict[str, Any]:
 class ReadinessIn(BaseModel):
     municipality: str
     target: str | None = None
-    within_s: float | None = Field(default=None, gt=0, le=600, description="limit for 1d, 1e and 3 (default 30 s)")
+    within_s: float | None = Field(default=None, gt=0, le=600, description="limit for 1c–1e and 3 (default 30 s)")
+    evidence_window_days: float = Field(
+        default=30.0,
+        ge=0,
+        le=366,
+        description="a write-off (1d) booked this many days ago still counts; 0: this run only",
+    )
 
 
 @router.post("/readiness/runs", status_code=202, response_model=o.RunSummary)
 async def start_readiness(rt: RuntimeDep, body: ReadinessIn) -> dict[str, Any]:
     """Start the SA 05 readiness check for a municipality."""
     try:
-        job = _manager(rt).start_readiness(body.municipality, body.target, body.within_s)
+        job = _manager(rt).start_readiness(body.municipality, body.target, body.within_s, body.evidence_window_days)
     except ValueError as e:
         raise HTTPException(422, str(e)) from None
     return job.summary()

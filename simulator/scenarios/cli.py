@@ -281,6 +281,9 @@ def readiness_command(
         typer.Option("--all", help="every municipality of the route table: <out>/<cvr>/… and <out>/summary.*"),
     ] = False,
     parallel: Annotated[int, typer.Option(min=1, max=16, help="with --all: municipalities checked at once")] = 4,
+    evidence_window: Annotated[
+        float, typer.Option(help="days: a write-off (1d) booked this long ago still counts; 0 = this run only")
+    ] = 30.0,
     url: UrlOpt = None,
 ) -> None:
     """Run the SA 05 Debitor readiness checklist (1a–1e, 2, 3) against the municipality's debtor system
@@ -293,22 +296,34 @@ def readiness_command(
             raise typer.BadParameter(
                 "--all runs every municipality on its own routes: leave out --municipality/--target"
             )
-        _readiness_all(out, within, parallel, url)
+        _readiness_all(out, within, evidence_window, parallel, url)
     if not municipality:
         raise typer.BadParameter("give --municipality <CVR>, or --all")
 
     async def go() -> dict[str, Any]:
-        with _Display(6, f"readiness {municipality}") as show:
+        with _Display(7, f"readiness {municipality}") as show:
             if url:
                 return await _remote(
                     url,
                     "/api/readiness/runs",
-                    {"municipality": municipality, "target": target, "within_s": within},
+                    {
+                        "municipality": municipality,
+                        "target": target,
+                        "within_s": within,
+                        "evidence_window_days": evidence_window,
+                    },
                     show,
                 )
             async with _in_process() as rt:
                 return (
-                    await Readiness(rt, municipality, target=target, within_s=within, on_progress=show).execute()
+                    await Readiness(
+                        rt,
+                        municipality,
+                        target=target,
+                        within_s=within,
+                        evidence_window_days=evidence_window,
+                        on_progress=show,
+                    ).execute()
                 ).as_dict()
 
     try:
@@ -320,18 +335,23 @@ def readiness_command(
         mark = typer.style(f"{it['verdict'].upper():5}", fg="green" if it["verdict"] == "pass" else "red")
         typer.echo(f"{mark} {it['id']:3} {ITEMS[it['id']]}")
         if it["verdict"] != "pass":
-            typer.echo(f"        missing: {it['missing']}\n        fix:     {it['fix']}")
+            typer.echo(
+                f"        {it.get('summary') or ''}\n        missing: {it['missing']}\n        fix:     {it['fix']}"
+            )
     _write(result, out / "readiness.json", out / "readiness.xml", out / "readiness.html")
     if result.get("session"):
         typer.echo(
             f"session {result['session']}  (keep this run as a scenario: "
             f"simulator scenario record --session {result['session']} -o my.yaml)"
         )
-    typer.echo(f"{result['verdict'].upper()}: municipality {municipality}")
+    mode, window = result.get("validation") or "strict", result.get("evidence_window") or "this run only"
+    typer.echo(
+        f"{result['verdict'].upper()}: municipality {municipality} (validated {mode}ly; evidence window: {window})"
+    )
     raise typer.Exit(0 if result["verdict"] == "pass" else 1)
 
 
-def _readiness_all(out: Path, within: float, parallel: int, url: str | None) -> None:
+def _readiness_all(out: Path, within: float, evidence_window: float, parallel: int, url: str | None) -> None:
     """`readiness --all`: every municipality, `parallel` at a time, one line each as it finishes, one summary."""
     from simulator.scenarios.many import run_many, write_summary
     from simulator.scenarios.readiness import Readiness
@@ -354,13 +374,20 @@ def _readiness_all(out: Path, within: float, parallel: int, url: str | None) -> 
                 municipalities = [(m["cvr"], m["name"]) for m in r.json()]
 
             def remote(cvr: str):
-                return _remote(url, "/api/readiness/runs", {"municipality": cvr, "within_s": within}, lambda ev: None)
+                return _remote(
+                    url,
+                    "/api/readiness/runs",
+                    {"municipality": cvr, "within_s": within, "evidence_window_days": evidence_window},
+                    lambda ev: None,
+                )
 
             return await run_many(municipalities, remote, concurrency=parallel, on_done=done)
         async with _in_process() as rt:
 
             async def local(cvr: str) -> dict[str, Any]:
-                return (await Readiness(rt, cvr, within_s=within).execute()).as_dict()
+                return (
+                    await Readiness(rt, cvr, within_s=within, evidence_window_days=evidence_window).execute()
+                ).as_dict()
 
             municipalities = [(m.cvr, m.name) for m in rt.routes.municipalities.values()]
             return await run_many(municipalities, local, concurrency=parallel, on_done=done)

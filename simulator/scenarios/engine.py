@@ -84,6 +84,7 @@ class ScenarioRun:
         session: str | None = None,
         on_progress: Progress | None = None,
         variables: dict[str, str] | None = None,
+        validation: str | None = None,
     ) -> None:
         muni = municipality or scenario.municipality
         if not muni:
@@ -94,6 +95,7 @@ class ScenarioRun:
         self.scenario = scenario
         self.municipality = muni
         self.target = target
+        self.validation = validation  # strict | lenient | off for every call of the run (readiness: strict)
         run_id = str(uuid.uuid4())
         self.on_progress = on_progress
         debtor_system = rt.routes.municipalities[muni].debtor_system or ""
@@ -120,6 +122,15 @@ class ScenarioRun:
         self.since = datetime.now(UTC) - timedelta(seconds=1)
         self.consumed: set[str] = set()
 
+    def scope(self, *, with_target: bool) -> dict[str, str]:
+        """The CALL_SCOPE of the run's calls: its session, its validation mode and (KY → debtor) its target."""
+        scope = {"session": self.result.session}
+        if self.validation:
+            scope["validation"] = self.validation
+        if with_target and self.target:
+            scope["target"] = self.target
+        return scope
+
     def _emit(self, **event: Any) -> None:
         if self.on_progress is not None:
             try:
@@ -129,7 +140,7 @@ class ScenarioRun:
 
     async def execute(self) -> RunResult:
         t0 = time.perf_counter()
-        token = CALL_SCOPE.set({"session": self.result.session} | ({"target": self.target} if self.target else {}))
+        token = CALL_SCOPE.set(self.scope(with_target=True))
         passed: set[str] = set()
         stop = False
         try:
@@ -302,10 +313,7 @@ class ScenarioRun:
         s = step.send
         service = self.rt.routes.services.get(s.service)
         payload = parse_xml(substitute(s.payload, self.vars).encode("utf-8"))
-        scope = {"session": self.result.session}
-        if self.target and service is not None and service.direction == "ky-to-debtor":
-            scope["target"] = self.target
-        token = CALL_SCOPE.set(scope)
+        token = CALL_SCOPE.set(self.scope(with_target=service is not None and service.direction == "ky-to-debtor"))
         try:
             resp = await self.rt.call_as(
                 substitute(s.system, self.vars),

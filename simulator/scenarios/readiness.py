@@ -1,10 +1,12 @@
 """The SA 05 Debitor readiness check (docs/scenarios.md, ../shared DOMAIN §1).
 
 Items 1a–1e run as the built-in scenario ``readiness.yaml`` against the municipality's debtor system
-(fresh ids per run); item 2 checks the debtor system's service agreements and that the calls and
-messages of 1d/1e were accepted under them; item 3 checks that the debtor system's sortiment
-subscription has acknowledged the current version. Every item has a verdict, evidence and, when it
-fails, what was missing and how to fix it.
+(fresh ids per run, every call validated strictly), and the debtor system's answers, coverages, write-offs
+and messages are reconciled with KY's ledger (``readiness_ledger``); item 2 checks the service agreements
+the evidence used, both the debtor system's and KY's receiving side; item 3 checks that the debtor
+system's sortiment subscription has acknowledged the current version. Every item has a verdict, evidence
+and, when it fails, each difference (field, expected, actual, exchange), the debtor's FejlKode/FejlTekst
+and how to fix it.
 """
 
 from __future__ import annotations
@@ -16,17 +18,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from simulator.capabilities import BeskedTypes, SortimentDelivery
+from simulator.capabilities import BeskedTypes, KyActions, SortimentDelivery
 from simulator.scenarios import model
+from simulator.scenarios import xmlmatch as xm
 from simulator.scenarios.engine import Progress, ScenarioRun
-from simulator.scenarios.results import RunResult, StepResult
+from simulator.scenarios.readiness_hints import RETURN_SERVICE, difference_fix, step_hint
+from simulator.scenarios.readiness_ledger import Found, LedgerChecks
+from simulator.scenarios.reconcile import receipt_errors
+from simulator.scenarios.results import RunResult
 
 if TYPE_CHECKING:
     from simulator.runtime import Runtime
 
 READINESS_SCENARIO = Path(__file__).with_name("readiness.yaml")
-RETURN_SERVICE = "DaekningAfskrivningRegistreringAfsend"
 MESSAGE_TYPES = ("DebitorkontoStatusskift", "FordringTilIndbetaling")
+VALIDATION = "strict"  # every call of a readiness run, whatever routes/services.yaml says
+EVIDENCE_WINDOW_DAYS = 30.0  # default: write-offs (1d) booked this long ago still count
 
 ITEMS: dict[str, str] = {
     "1a": "receives debtor registrations from KY (SF1590_B_01)",
@@ -38,24 +45,20 @@ ITEMS: dict[str, str] = {
     "3": "has received KY's debtor sortiment from Klassifikation (current version acknowledged)",
 }
 
-_SERVICE_OF_ITEM = {
-    "1a": "DebitorRegistreringAfsend",
-    "1b": "DebitorForespoergselAfsend",
-    "1c": "DebitorIndbetalingAfsend",
-    "1d": RETURN_SERVICE,
-}
-
 
 @dataclass
 class Item:
     id: str
     title: str
-    verdict: str = "fail"  # pass | fail
+    verdict: str = "fail"  # pass | fail | skipped (needs an item that failed)
     summary: str = ""
     evidence: list[dict[str, Any]] = field(default_factory=list)
     missing: str | None = None
     fix: str | None = None
     steps: list[dict[str, Any]] = field(default_factory=list)
+    differences: list[dict[str, Any]] = field(default_factory=list)  # field, expected, actual, source
+    fejl: list[dict[str, str]] = field(default_factory=list)  # the debtor's (or KY's) FejlKode/FejlTekst
+    links: list[str] = field(default_factory=list)  # the exchanges the evidence names (/ui/traffic/<id>)
 
     @property
     def passed(self) -> bool:
@@ -75,6 +78,8 @@ class ReadinessReport:
     items: list[Item] = field(default_factory=list)
     run: RunResult | None = None
     state: str = "running"
+    validation: str = VALIDATION
+    evidence_window: str | None = None
 
     @property
     def verdict(self) -> str:
@@ -98,79 +103,17 @@ class ReadinessReport:
             "finished_at": self.finished_at,
             "state": self.state,
             "verdict": self.verdict,
+            "validation": self.validation,
+            "evidence_window": self.evidence_window,
             "items": [i.as_dict() for i in self.items],
             "run": self.run.as_dict() if self.run else None,
         }
 
 
-# -- hints ---------------------------------------------------------------------------------------------
-
-
-def _hint(item: str, step: StepResult, cvr: str, system: str | None) -> tuple[str, str]:
-    """(what was missing, how to fix it) for a failed step, from its evidence."""
-    ex = step.exchanges[-1] if step.exchanges else {}
-    code = ex.get("fault_code") or ""
-    service = ex.get("service") or _SERVICE_OF_ITEM.get(item, "")
-    target = ex.get("route_target") or "?"
-    missing = step.message or "the step did not pass"
-    if step.verdict == "skipped":
-        return missing, "fix the item it depends on first, then run the check again"
-    if code == "SP-140":
-        return missing, (
-            f"register a route for {service} in municipality {cvr} to the debtor system's endpoint: add "
-            f'`- service: {service}` / `municipality: "{cvr}"` / `target: <debtor system URL>` to '
-            f"routes/routes.yaml, or PUT /api/routes/{service}:{cvr}"
-        )
-    if code == "SP-141":
-        return missing, f"the debtor system at {target} did not answer: start it, or correct the route's URL"
-    if code == "SP-142":
-        return (
-            missing,
-            f"the debtor system at {target} answered without a SOAP 1.1 envelope: check its endpoint",
-        )
-    if code in ("SP-150", "SP-151"):
-        return (
-            missing,
-            f"make the message follow the SF1590 contract (docs/contracts/sf1590.md): {ex.get('reason')}",
-        )
-    if code.startswith("SP-13"):
-        return (
-            missing,
-            f"fix the service agreement ({ex.get('reason')}): routes/agreements.yaml or PUT /api/agreements",
-        )
-    if "service agreement" in missing and item in ("1a", "1b", "1c"):
-        return missing, (
-            f"give KY a service agreement for {service} in municipality {cvr}: routes/agreements.yaml "
-            "(system: ky) or PUT /api/agreements"
-        )
-    if item == "1d":
-        if step.exchanges:
-            return missing, (
-                "KY refused the coverage/write-off (see FejlKode in the receipt): it must name a claim KY "
-                "registered, an amount within what is outstanding, and a new DaekningUUID/AfskrivningUUID"
-            )
-        return missing, (
-            f"make the debtor system ({system or 'the municipality debtor system'}) report the coverage of "
-            f"KY's payment (RegistrerDaekning) or a write-off (RegistrerAfskrivning) to KY through "
-            f"{RETURN_SERVICE}, as system {system} under its service agreement for municipality {cvr}"
-        )
-    if item == "1e":
-        if step.exchanges:
-            return missing, (
-                f"the Beskedfordeler refused the message ({ex.get('fault_code')}: {ex.get('reason')}); see "
-                "docs/beskedfordeler.md for the return codes"
-            )
-        return missing, (
-            "make the debtor system publish a DebitorkontoStatusskift (or FordringTilIndbetaling) "
-            "Haendelsesbesked for the account to AFSEND_BESKED_EXCHANGE (or POST /beskedfordeler/afsend) "
-            f"with ObjektAnsvarligMyndighed urn:oio:cvr-nr:{cvr}"
-        )
-    if "AFVIST" in missing or "ForretningsValideringsKode" in missing:
-        return missing, (
-            f"the debtor system answered {ex.get('operation')} without ACCEPTERET: see the receipt's "
-            "FejlListe in the evidence and fix the debtor system's handling of it"
-        )
-    return missing, "see the step's evidence and diff"
+def _fejl_text(fejl: list[dict[str, str]]) -> str:
+    return "; ".join(
+        f"FejlKode {f['FejlKode']}: {f['FejlTekst']}" for f in fejl if f.get("FejlKode") or f.get("FejlTekst")
+    )
 
 
 # -- the check ----------------------------------------------------------------------------------------
@@ -184,6 +127,7 @@ class Readiness:
         *,
         target: str | None = None,
         within_s: float | None = None,
+        evidence_window_days: float | None = EVIDENCE_WINDOW_DAYS,
         on_progress: Progress | None = None,
     ) -> None:
         m = rt.routes.municipalities.get(municipality)
@@ -193,6 +137,7 @@ class Readiness:
         self.cvr = municipality
         self.system = m.debtor_system
         self.within_s = within_s
+        self.window_days = evidence_window_days
         self.on_progress = on_progress
         scenario = model.load(READINESS_SCENARIO)
         if within_s is not None:
@@ -200,7 +145,9 @@ class Readiness:
                 for kind in (s.receive, s.receive_message):
                     if kind is not None:
                         kind.within_s = within_s
-        self.runner = ScenarioRun(rt, scenario, municipality=municipality, target=target, on_progress=on_progress)
+        self.runner = ScenarioRun(
+            rt, scenario, municipality=municipality, target=target, on_progress=on_progress, validation=VALIDATION
+        )
         self.report = ReadinessReport(
             municipality=municipality,
             municipality_name=m.name,
@@ -211,42 +158,113 @@ class Readiness:
 
     async def execute(self) -> ReadinessReport:
         run = await self.runner.execute()
+        checks = LedgerChecks(self.rt, self.runner, self.system, self.within_s or 30.0, self.window_days)
+        self.report.evidence_window = (
+            f"write-offs booked since {checks.window_start.isoformat(timespec='seconds')} "
+            f"({self.window_days:g} days) or in this run"
+            if checks.window_start
+            else "this run only"
+        )
+        messages = await checks.messages()  # first: a status message that contradicts the ledger is not held against 1b
+        found = {"1b": await checks.queries(), "1e": messages}
+        # a field that differed before the payment (1b) is 1b's, not also 1c's
+        found["1c"] = await checks.payment(known={d.field for d in found["1b"].differences})
+        if checks.passed("pay"):  # without KY's payment there is nothing to cover (1d is skipped below)
+            found["1d"] = await checks.returns()
         for item_id in ("1a", "1b", "1c", "1d", "1e"):
-            self.report.items.append(self._scenario_item(item_id, run))
-        self.report.items.append(self._agreements(run))
+            self.report.items.append(await self._scenario_item(item_id, run, found.get(item_id)))
+        await self._claim_types(self.report.items[0])
+        pay = next((s for s in run.steps if s.id == "pay"), None)
+        d = self.report.items[3]
+        if pay is not None and not pay.passed:
+            d.verdict, d.differences, d.fejl = "skipped", [], []
+            d.summary = f"not checked: KY's payment ({pay.label}) did not pass"
+            d.missing, d.fix = d.summary, "make item 1c pass first, then run the check again"
+        self.report.items.append(self._agreements(run, checks))
         self.report.items.append(await self._sortiment())
+        for it in self.report.items:
+            it.links = sorted({f"/ui/traffic/{e}" for e in _exchange_ids(it)})
         self.report.state = "finished"
         self.report.finished_at = datetime.now(UTC).isoformat()
         if self.on_progress:
             self.on_progress({"event": "readiness", "verdict": self.report.verdict})
         return self.report
 
-    def _scenario_item(self, item_id: str, run: RunResult) -> Item:
+    async def _scenario_item(self, item_id: str, run: RunResult, found: Found | None) -> Item:
         steps = [s for s in run.steps if s.item == item_id]
         item = Item(item_id, ITEMS[item_id], steps=[s.as_dict() for s in steps])
         for s in steps:
             item.evidence.extend(s.exchanges)
+        if found is not None:
+            item.evidence.extend(found.evidence)
+            item.differences = [d.as_dict() for d in found.differences]
+            item.fejl = list(found.fejl)
         failed = next((s for s in steps if not s.passed), None)
-        if steps and failed is None:
-            item.verdict = "pass"
-            item.summary = "; ".join(f"{s.label}: passed" for s in steps)
+        if failed is not None and failed.verdict != "skipped":
+            row = await self.rt.exchanges.get(failed.exchanges[-1]["id"]) if failed.exchanges else None
+            item.fejl = receipt_errors(xm.payload_of(row.get("response_body"))) if row else item.fejl
+            item.missing, item.fix = step_hint(item_id, failed, self.cvr, self.system)
+            item.summary = f"{failed.label}: {failed.verdict} — {failed.message or ''}".rstrip(" —")
+            if found is not None and found.differences:
+                item.missing += "; " + "; ".join(str(d) for d in found.differences[:8])
+        elif found is not None and found.differences:
+            diffs = found.differences
+            item.missing = "; ".join(str(d) for d in diffs[:8]) + (
+                f" (and {len(diffs) - 8} more)" if len(diffs) > 8 else ""
+            )
+            item.fix = difference_fix(item_id, self.cvr, self.system, self.report.evidence_window or "")
+            item.summary = str(diffs[0]) + (f" (+{len(diffs) - 1} more)" if len(diffs) > 1 else "")
+        elif failed is not None:  # skipped: an item it needs failed
+            item.verdict = "skipped"
+            item.missing, item.fix = step_hint(item_id, failed, self.cvr, self.system)
+            item.summary = f"not checked: {failed.message}"
+            return item
+        elif not steps and found is None:
+            item.missing, item.fix = "the check has no step for this item", "report this as a simulator bug"
         else:
-            item.verdict = "fail"
-            if failed is None:
-                item.missing, item.fix = (
-                    "the check has no step for this item",
-                    "report this as a simulator bug",
-                )
-            else:
-                item.missing, item.fix = _hint(item_id, failed, self.cvr, self.system)
-                item.summary = f"{failed.label}: {failed.verdict}"
+            item.verdict = "pass"
+            parts = [f"{s.label}: passed" for s in steps] + (found.notes if found else [])
+            if found is not None and found.evidence and item_id in ("1b", "1c", "1e"):
+                parts.append("agrees with KY's ledger")
+            item.summary = "; ".join(parts)
+            return item
+        if item.fejl:
+            item.summary += f" [{_fejl_text(item.fejl)}]"
+            item.fix = f"{item.fix} (the receipt says: {_fejl_text(item.fejl)})"
         return item
 
-    def _agreements(self, run: RunResult) -> Item:
+    async def _claim_types(self, item: Item) -> None:
+        """Which claim types of KY's sortiment the run's claims carried (1a evidence and summary)."""
+        ledger = self.rt.find(KyActions)
+        account = self.runner.vars.get("account")
+        if ledger is None or not account:
+            return
+        try:
+            claims = (await ledger.account(account))["claims"]
+        except Exception:  # noqa: BLE001 - KY refused to store it: the item's steps say why
+            return
+        delivery = self.rt.find(SortimentDelivery)
+        known = delivery.claim_types(self.cvr) if delivery is not None else None
+        named = []
+        for uid in sorted({c["fordringstype"] for c in claims}):
+            t = known.find(uid) if known is not None else None
+            named.append(f"{t.brugervendt_noegle} ({uid})" if t else uid)
+        item.evidence.append({"fordringstyper": named, "sortiment": known.basis if known else None})
+        if item.passed:
+            item.summary += f"; claim types from KY's sortiment: {', '.join(named)}"
+        elif item.fejl and known is not None:
+            item.fix = (
+                f"{item.fix}; KY's claims carried claim types of its sortiment ({', '.join(named)}; {known.basis}): "
+                "a debtor system accepts every claim type of the sortiment version it acknowledged (item 3)"
+            )
+
+    def _agreements(self, run: RunResult, checks: LedgerChecks) -> Item:
         item = Item("2", ITEMS["2"])
         routes = self.rt.routes
         types = self.rt.find(BeskedTypes)
-        problems, fixes = [], []
+        problems: list[str] = []
+        fixes: list[str] = []
+        unexercised: list[str] = []
         if self.system is None:
             item.missing = f"municipality {self.cvr} names no debtor system (routes/municipalities.yaml)"
             item.fix = f"set debtor_system for {self.cvr} in routes/municipalities.yaml"
@@ -275,37 +293,48 @@ class Readiness:
                     f"add a BeskedAfsend agreement for system {self.system}, municipality {self.cvr} with "
                     f"beskedtyper [{uid or name}] to routes/agreements.yaml"
                 )
-        send_uuids = {a.uuid for a in send}
-        ret_uuids = {a.uuid for a in ret}
+            # KY's receiving side: a message nobody may receive is answered 20 and reaches nobody
+            why = checks.ky_receiver(name)
+            item.evidence.append({"agreement": f"BeskedModtag {name} (KY)", "beskedtype": uid, "ok": why is None})
+            if why is not None:
+                problems.append(f"{name}: {why}")
+                fixes.append(
+                    f"add a BeskedModtag agreement for KY's system, municipality {self.cvr}, beskedtyper "
+                    f"[{uid or name}] to routes/agreements.yaml (or PUT /api/agreements)"
+                )
+        known = {a.uuid: a for a in routes.agreements.values()}
+        ret_uuids, send_uuids = {a.uuid for a in ret}, {a.uuid for a in send}
         for step in run.steps:
             for ex in step.exchanges:
-                if step.item == "1d":
-                    under = ex.get("agreement_uuid")
-                    item.evidence.append({"exchange": ex["id"], "item": "1d", "agreement_uuid": under})
-                    if under not in ret_uuids:
-                        problems.append(
-                            f"the coverage call {ex['id']} was made under agreement {under}, not {ret_uuids}"
-                        )
-                    elif ex.get("status") != "ok":
-                        problems.append(f"the coverage call {ex['id']} was not accepted ({ex.get('reason')})")
-                if step.item == "1e":
-                    under = ex.get("agreement_uuid")
-                    item.evidence.append({"besked": ex["id"], "item": "1e", "agreement_uuid": under})
-                    if under not in send_uuids or ex.get("status") != "ok":
-                        problems.append(
-                            f"the message {ex['id']} was not accepted under a BeskedAfsend agreement "
-                            f"({ex.get('reason') or under})"
-                        )
-        for it in ("1d", "1e"):
-            if not any(s.exchanges for s in run.steps if s.item == it):
-                problems.append(f"no {it} call/message was seen, so its agreement was not exercised (see item {it})")
-                fixes.append(f"make item {it} pass")
+                under = ex.get("agreement_uuid")
+                item.evidence.append({"exchange": ex["id"], "item": step.item, "agreement_uuid": under})
+                if under is not None and (under not in known or not known[under].active):
+                    problems.append(f"the exchange {ex['id']} used agreement {under}, which is not an active agreement")
+                if step.id == "coverage" and under not in ret_uuids:
+                    problems.append(
+                        f"the coverage call {ex['id']} was made under agreement {under or 'none'}, not under "
+                        f"{', '.join(sorted(ret_uuids)) or f'an agreement for {RETURN_SERVICE}'}"
+                    )
+                if step.item == "1e" and (under not in send_uuids or ex.get("status") != "ok"):
+                    problems.append(
+                        f"the message {ex['id']} was not accepted under a BeskedAfsend agreement "
+                        f"({ex.get('reason') or under or 'no agreement'})"
+                    )
+        for it, service in (("1c", "coverage"), ("1e", "message")):
+            if not any(s.exchanges for s in run.steps if s.item == it and s.kind in ("receive", "receive_message")):
+                unexercised.append(f"no {service} was seen, so its agreement was not exercised (see item {it})")
         if problems:
-            item.missing = "; ".join(problems)
+            item.missing = "; ".join(problems + unexercised)
             item.fix = "; ".join(fixes) if fixes else "see the evidence"
+            item.summary = problems[0]
+        elif unexercised:
+            item.verdict = "skipped"
+            item.missing = "; ".join(unexercised)
+            item.fix = "make the items named pass, then run the check again"
+            item.summary = "not checked: " + unexercised[0]
         else:
             item.verdict = "pass"
-            item.summary = "agreements active and used by the accepted calls and messages"
+            item.summary = "agreements active, KY receives both message types, and the evidence used them"
         return item
 
     async def _sortiment(self) -> Item:
@@ -353,3 +382,10 @@ class Readiness:
 
 async def run_readiness(rt: Runtime, municipality: str, **kw: Any) -> ReadinessReport:
     return await Readiness(rt, municipality, **kw).execute()
+
+
+def _exchange_ids(item: Item) -> set[str]:
+    """The recorded exchanges (calls and messages) an item's evidence and differences name."""
+    ids = {e.get("id") or e.get("exchange") or e.get("besked") for e in item.evidence if isinstance(e, dict)}
+    ids |= {d.get("source") for d in item.differences}
+    return {i for i in ids if isinstance(i, str) and i}

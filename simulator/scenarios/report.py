@@ -4,6 +4,8 @@ one self-contained HTML file (inline CSS, no external assets)."""
 from __future__ import annotations
 
 import json
+import socket
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +19,33 @@ def to_json(result: dict[str, Any]) -> str:
     return json.dumps(result, indent=2, ensure_ascii=False, default=str)
 
 
+def _difference_lines(item: dict[str, Any]) -> list[str]:
+    return [
+        f"{d['field']}: expected {d['expected']}, actual {d['actual']}"
+        + (f" (exchange {d['source']})" if d.get("source") else "")
+        for d in item.get("differences") or []
+    ]
+
+
 def _cases(result: dict[str, Any]) -> list[dict[str, Any]]:
     """(name, verdict, message, details, seconds) per testcase."""
     if result.get("kind") == "readiness":
         out = []
         for it in result["items"]:
-            details = [f"evidence: {json.dumps(e, default=str)}" for e in it["evidence"]]
+            details = _difference_lines(it)
+            details += [f"evidence: {json.dumps(e, default=str)}" for e in it["evidence"]]
+            details += [f"link: {link}" for link in it.get("links") or []]
             for s in it.get("steps") or []:
                 if s.get("diff"):
                     details.append(f"diff of step {s['index']}:\n{s['diff']}")
+            message = ""
+            if it["verdict"] != "pass":
+                message = f"{it.get('summary') or ''} — missing: {it['missing']} — fix: {it['fix']}"
             out.append(
                 {
                     "name": f"{it['id']} {it['title']}",
                     "verdict": it["verdict"],
-                    "message": f"missing: {it['missing']} — fix: {it['fix']}" if it["verdict"] != "pass" else "",
+                    "message": message,
                     "details": "\n".join(details),
                     "seconds": sum((s.get("duration_ms") or 0) for s in it.get("steps") or []) / 1000,
                 }
@@ -54,34 +69,60 @@ def _cases(result: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def junit_timestamp(value: str | None) -> str:
+    """An ISO time as the strict JUnit schemas want it: local date and time to the second, no fraction, no
+    offset (the time is UTC; e.g. ``2026-11-30T05:12:00``)."""
+    try:
+        t = datetime.fromisoformat(value) if value else datetime.now(UTC)
+    except ValueError:
+        t = datetime.now(UTC)
+    if t.tzinfo is not None:
+        t = t.astimezone(UTC).replace(tzinfo=None)
+    return t.replace(microsecond=0).isoformat()
+
+
 def to_junit(result: dict[str, Any]) -> bytes:
+    """JUnit XML that the strict Apache Ant schema (and Jenkins' junit-10.xsd) accepts: every required attribute
+    (``hostname``, ``id``, ``package``, ``timestamp`` without fraction or offset), ``properties``,
+    ``system-out`` and ``system-err`` on the suite, a ``type`` on each failure. A skipped step or item (not
+    demonstrated because another failed) is a failure of type ``skipped`` — the Ant schema has no skipped."""
     cases = _cases(result)
-    name = "readiness " + result["municipality"] if result.get("kind") == "readiness" else result["scenario"]
-    suites = etree.Element("testsuites")
+    readiness = result.get("kind") == "readiness"
+    name = "readiness " + result["municipality"] if readiness else result["scenario"]
+    failed = sum(1 for c in cases if c["verdict"] in ("fail", "skipped"))
+    suites = etree.Element("testsuites")  # the Ant schema allows no attributes here
     suite = etree.SubElement(
         suites,
         "testsuite",
         name=name,
+        package="sa05-readiness" if readiness else "scenario",
+        id="0",
+        hostname=socket.gethostname() or "localhost",
         tests=str(len(cases)),
-        failures=str(sum(1 for c in cases if c["verdict"] == "fail")),
+        failures=str(failed),
         errors=str(sum(1 for c in cases if c["verdict"] == "error")),
-        skipped=str(sum(1 for c in cases if c["verdict"] == "skipped")),
         time=f"{sum(c['seconds'] for c in cases):.3f}",
-        timestamp=str(result.get("started_at") or ""),
+        timestamp=junit_timestamp(result.get("started_at")),
     )
     props = etree.SubElement(suite, "properties")
-    for key in ("municipality", "session", "target", "run_id", "debtor_system"):
+    for key in ("municipality", "session", "target", "run_id", "debtor_system", "validation", "evidence_window"):
         if result.get(key):
             etree.SubElement(props, "property", name=key, value=str(result[key]))
+    out: list[str] = []
     for c in cases:
         tc = etree.SubElement(suite, "testcase", classname=name, name=c["name"], time=f"{c['seconds']:.3f}")
-        if c["verdict"] in ("fail", "error"):
-            el = etree.SubElement(tc, "failure" if c["verdict"] == "fail" else "error", message=c["message"][:1000])
+        if c["verdict"] in ("fail", "error", "skipped"):
+            tag = "error" if c["verdict"] == "error" else "failure"
+            el = etree.SubElement(tc, tag, message=c["message"][:1000], type=c["verdict"])
             el.text = c["message"] + ("\n\n" + c["details"] if c["details"] else "")
-        elif c["verdict"] == "skipped":
-            etree.SubElement(tc, "skipped", message=c["message"][:1000])
-        if c["details"] and c["verdict"] == "pass":
-            etree.SubElement(tc, "system-out").text = c["details"]
+        elif c["details"]:
+            out.append(f"[{c['name']}]\n{c['details']}")
+    if readiness:
+        out.insert(
+            0, f"validation: {result.get('validation') or 'strict'}; evidence window: {result.get('evidence_window')}"
+        )
+    etree.SubElement(suite, "system-out").text = "\n\n".join(out)
+    etree.SubElement(suite, "system-err").text = ""
     return etree.tostring(suites, xml_declaration=True, encoding="utf-8", pretty_print=True)
 
 
@@ -123,14 +164,16 @@ pre{background:#f7f8fa;border:1px solid #e1e4e8;padding:.6rem;overflow:auto;font
 <h1>{{ title }}</h1>
 <p class="meta">{{ subtitle }}<br>started {{ r.started_at }}{% if r.finished_at %}
 , finished {{ r.finished_at }}{% endif %}
- · KY debtor simulator {{ version }}</p>
+ · KY debtor simulator {{ version }}{% if r.kind == 'readiness' %}<br>
+Every call was validated <b class="validation">{{ r.validation or 'strict' }}</b>ly against the contracts;
+evidence window for write-offs: {{ r.evidence_window or 'this run only' }}{% endif %}</p>
 <p class="big">Verdict: <span class="v {{ r.verdict }}">{{ r.verdict }}</span></p>
 {% if r.kind == 'readiness' %}
 <table><tr><th>Item</th><th>The debtor system …</th><th>Verdict</th>
 <th>Summary / what is missing</th></tr>
 {% for it in r['items'] %}<tr><td><a href="#item-{{ it.id }}">{{ it.id }}</a></td><td>{{ it.title }}</td>
 <td><span class="v {{ it.verdict }}">{{ it.verdict }}</span></td>
-<td>{% if it.verdict == 'pass' %}{{ it.summary }}{% else %}{{ it.missing }}{% endif %}</td>
+<td>{{ it.summary or it.missing }}</td>
 </tr>{% endfor %}
 </table>
 {% for it in r['items'] %}
@@ -138,6 +181,16 @@ pre{background:#f7f8fa;border:1px solid #e1e4e8;padding:.6rem;overflow:auto;font
 <span class="v {{ it.verdict }}">{{ it.verdict }}</span></h2>
 {% if it.verdict != 'pass' %}<div class="fix"><b>Missing:</b> {{ it.missing }}<br>
 <b>How to fix:</b> {{ it.fix }}</div>{% endif %}
+{% if it.fejl %}<p><b>FejlKode / FejlTekst:</b> {% for f in it.fejl %}<code>{{ f.FejlKode }}</code> {{ f.FejlTekst }}
+{% if not loop.last %}; {% endif %}{% endfor %}</p>{% endif %}
+{% if it.differences %}<table class="differences"><tr><th>Field</th><th>Expected (KY's ledger)</th>
+<th>Actual (debtor system)</th><th>From</th></tr>
+{% for d in it.differences %}<tr><td><code>{{ d.field }}</code></td><td>{{ d.expected }}</td><td>{{ d.actual }}</td>
+<td>{% if d.source %}<a href="/ui/traffic/{{ d.source }}">{{ d.source[:8] }}</a>{% endif %}</td></tr>{% endfor %}
+</table>{% endif %}
+{% if it.links %}<p class="meta">Exchanges and messages: {% for link in it.links %}
+<a href="{{ link }}">{{ link.split('/')[-1][:8] }}</a>
+{% endfor %}</p>{% endif %}
 {% if it.evidence %}<details {% if it.verdict != 'pass' %}open{% endif %}>
 <summary>Evidence ({{ it.evidence|length }})</summary>
 <pre>{% for e in it.evidence %}{{ e | tojson(indent=1) }}

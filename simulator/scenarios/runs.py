@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from simulator.scenarios.engine import ScenarioRun
 from simulator.scenarios.model import Scenario
-from simulator.scenarios.readiness import Readiness
+from simulator.scenarios.readiness import EVIDENCE_WINDOW_DAYS, Readiness
 
 if TYPE_CHECKING:
     from simulator.runtime import Runtime
@@ -119,9 +119,22 @@ class RunManager:
         job.municipality = runner.municipality
         return self._add(job, runner)
 
-    def start_readiness(self, municipality: str, target: str | None = None, within_s: float | None = None) -> Job:
+    def start_readiness(
+        self,
+        municipality: str,
+        target: str | None = None,
+        within_s: float | None = None,
+        evidence_window_days: float = EVIDENCE_WINDOW_DAYS,
+    ) -> Job:
         job = Job(str(uuid.uuid4()), "readiness", "SA 05 readiness", municipality, datetime.now(UTC).isoformat())
-        runner = Readiness(self.rt, municipality, target=target, within_s=within_s, on_progress=self._listener(job))
+        runner = Readiness(
+            self.rt,
+            municipality,
+            target=target,
+            within_s=within_s,
+            evidence_window_days=evidence_window_days,
+            on_progress=self._listener(job),
+        )
         return self._add(job, runner)
 
     async def wait(self, job_id: str, timeout: float) -> Job:

@@ -104,6 +104,15 @@ class ScenarioResult(BaseModel):
     counts: Counts
 
 
+class Difference(BaseModel):
+    field: str = Field(
+        description="the answer/message and the field, e.g. LaesDebitorkonto …/Fordring[<uuid>]/Restbeloeb"
+    )
+    expected: str = Field(description="KY's ledger value (or the rule)")
+    actual: str = Field(description="what the debtor system said or did")
+    source: str | None = Field(default=None, description="the exchange or message id it comes from")
+
+
 class ReadinessItem(BaseModel):
     id: str = Field(description="checklist item: 1a … 3")
     title: str
@@ -113,6 +122,11 @@ class ReadinessItem(BaseModel):
     missing: str | None = None
     fix: str | None = None
     steps: list[StepOut]
+    differences: list[Difference] = Field(
+        default_factory=list, description="where the debtor system and KY's ledger disagree"
+    )
+    fejl: list[dict[str, str]] = Field(default_factory=list, description="the FejlKode/FejlTekst pairs of the receipts")
+    links: list[str] = Field(default_factory=list, description="the exchanges and messages the evidence names")
 
 
 class ReadinessResult(BaseModel):
@@ -126,6 +140,8 @@ class ReadinessResult(BaseModel):
     finished_at: str | None = None
     state: str
     verdict: str
+    validation: str = Field(default="strict", description="how every call of the run was validated")
+    evidence_window: str | None = Field(default=None, description="how old a write-off (1d) may be")
     items: list[ReadinessItem]
     run: ScenarioResult | None = None
 

@@ -94,6 +94,11 @@ def _number(text: str) -> Decimal | None:
         return None
 
 
+def _quoted(value: str) -> str:
+    """A value in a report, quoted so that blanks show (not a Python repr)."""
+    return f"\u201c{value}\u201d"
+
+
 def check(doc: etree._Element | None, m: Matcher) -> Check:
     """Apply one matcher (already substituted) to a namespace-free document."""
     values = select(doc, m.path)
@@ -106,11 +111,11 @@ def check(doc: etree._Element | None, m: Matcher) -> Check:
     if m.equals is not None:
         ok = any(v == m.equals for v in values)
         shown = first if len(values) <= 1 or ok else ", ".join(values)
-        return Check(m.path, repr(m.equals), repr(shown) if shown is not None else None, ok, m.note)
+        return Check(m.path, _quoted(m.equals), _quoted(shown) if shown is not None else None, ok, m.note)
     if m.regex is not None:
         rx = re.compile(m.regex)
         ok = any(rx.fullmatch(v) for v in values)
-        return Check(m.path, f"/{m.regex}/", repr(first) if first is not None else None, ok, m.note)
+        return Check(m.path, f"/{m.regex}/", _quoted(first) if first is not None else None, ok, m.note)
     want = _number(str(m.number))
     tol = Decimal(str(m.tolerance))
     ok = want is not None and any((n := _number(v)) is not None and abs(n - want) <= tol for v in values)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from lxml import etree
 
 from examples.reference_debtor.app import Config
 from examples.reference_debtor.app import create_app as create_debtor_app
@@ -20,6 +21,8 @@ from simulator.app import create_app
 from tests.conftest import LiveServer, free_port, make_settings, point_routes_at
 
 CVR = "11111111"
+# the strict JUnit schema (Apache Ant's format) CI servers check reports against
+JUNIT_ANT = etree.XMLSchema(etree.parse(str(Path(__file__).with_name("junit_ant.xsd"))))
 COMPONENTS = ["ky", "beskedfordeler", "klassifikation", "scenarios"]
 
 
@@ -80,3 +83,40 @@ async def env(tmp_path, routes_dir, messages_dir) -> AsyncIterator[Env]:
                 routes_dir=routes_dir,
                 tmp=tmp_path,
             )
+
+
+async def seed_write_off(rt, debtor_url: str, cvr: str = CVR) -> str:
+    """Evidence for item 1d that the reference debtor system gives only on request: KY registers an account,
+    the debtor system writes its claim off (POST /admin/<cvr>/afskrivninger) and KY books it. Returns the
+    write-off's exchange id."""
+    import httpx
+
+    from simulator.capabilities import KyActions
+
+    out = await rt.find(KyActions).create_account(
+        {"municipality": cvr, "debitor": {"cpr": "0101701234", "name": "Evidence"}, "claims": [{"amount": "75.00"}]}
+    )
+    assert out["sent"]["accepted"], out["sent"]
+    claim = out["account"]["claims"][0]["uuid"]
+    async with httpx.AsyncClient(base_url=debtor_url, timeout=30) as c:
+        r = await c.post(f"/admin/{cvr}/afskrivninger", json={"claim_uuid": claim, "amount": "75.00"})
+    assert r.status_code == 200 and r.json()["status"] == "ACCEPTERET", r.text
+    return r.json()["postings"][0]["exchange_id"]
+
+
+def seed_write_off_http(sim_url: str, debtor_url: str, cvr: str = CVR) -> None:
+    """:func:`seed_write_off` through the admin APIs, for tests that run the simulator in another thread."""
+    import httpx
+
+    acc = httpx.post(
+        f"{sim_url}/api/ky/accounts",
+        json={"municipality": cvr, "debitor": {"cpr": "0101701234", "name": "Evidence"}, "claims": [{"amount": "75"}]},
+        timeout=30,
+    ).json()
+    assert acc["sent"]["accepted"], acc
+    r = httpx.post(
+        f"{debtor_url}/admin/{cvr}/afskrivninger",
+        json={"claim_uuid": acc["account"]["claims"][0]["uuid"], "amount": "75.00"},
+        timeout=30,
+    )
+    assert r.status_code == 200 and r.json()["status"] == "ACCEPTERET", r.text

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from simulator.scenarios import model
 from simulator.scenarios.cli import app as scenario_app
 from simulator.scenarios.cli import readiness_command
-from tests.scenarios.conftest import CVR, Env
+from tests.scenarios.conftest import CVR, JUNIT_ANT, Env, seed_write_off
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,6 +38,7 @@ async def test_runs_started_and_watched_through_the_admin_api(env: Env) -> None:
             "total": 5,
         }
 
+        await seed_write_off(env.rt, env.debtor.url)  # 1d: the reference debtor writes off only on request
         job = (await c.post("/api/readiness/runs", json={"municipality": CVR, "within_s": 15})).json()
         state = await _finished(c, f"/api/readiness/runs/{job['id']}")
         assert state["verdict"] == "pass", [i for i in state["result"]["items"] if i["verdict"] != "pass"]
@@ -75,6 +76,7 @@ async def test_cli_replay_and_readiness_against_a_running_simulator(env: Env, tm
     )
     assert r.exit_code == 0, r.output
     assert "PASS" in r.output and etree.parse(str(junit)).getroot().find("testsuite").get("failures") == "0"
+    JUNIT_ANT.assertValid(etree.parse(str(junit)))  # a replay's JUnit passes the strict Ant schema too
     assert html.read_text().startswith("<!doctype html>")
 
     env.debtor_system.op_LaesDebitorkonto = lambda *a: (_ for _ in ()).throw(RuntimeError("new build broke it"))
@@ -84,6 +86,7 @@ async def test_cli_replay_and_readiness_against_a_running_simulator(env: Env, tm
 
     import typer
 
+    await seed_write_off(env.rt, env.debtor.url)  # 1d: the reference debtor writes off only on request
     top = typer.Typer()
     top.command("readiness")(readiness_command)
     top.command("other")(lambda: None)
@@ -101,7 +104,8 @@ async def test_cli_replay_and_readiness_against_a_running_simulator(env: Env, tm
         "readiness.xml",
     }
     report = json.loads((tmp_path / "rep" / "readiness.json").read_text())
-    assert report["verdict"] == "pass"
+    assert report["verdict"] == "pass" and report["validation"] == "strict" and "(validated strictly;" in r.output
+    JUNIT_ANT.assertValid(etree.parse(str(tmp_path / "rep" / "readiness.xml")))
     # it prints the session tag that `scenario record --session` takes, and recording it works
     assert f"session {report['session']}" in r.output and report["session"].startswith("scenario-")
     recorded = tmp_path / "readiness.yaml"

@@ -19,7 +19,7 @@ from simulator.config import get_settings
 from simulator.scenarios.cli import readiness_command
 from simulator.scenarios.many import run_many, summary_junit
 from tests.conftest import LiveServer, free_port, make_settings, point_routes_at
-from tests.scenarios.conftest import COMPONENTS, serve
+from tests.scenarios.conftest import COMPONENTS, seed_write_off, serve
 
 GOOD, BROKEN, DROPPED = "11111111", "22222222", "33333333"
 ITEMS = ["1a", "1b", "1c", "1d", "1e", "2", "3"]
@@ -75,6 +75,13 @@ def check_summary(out: Path) -> dict:
     return summary
 
 
+async def seed_good_write_off(settings, dport: int, sport: int) -> None:
+    """1d's evidence for the good municipality, booked in the database the CLI's in-process run then opens."""
+    app = create_app(settings)
+    async with serve(app, sport):
+        await seed_write_off(app.runtime, f"http://127.0.0.1:{dport}", GOOD)
+
+
 def test_readiness_all_in_process_names_the_failing_municipality(tmp_path, routes_dir, messages_dir, monkeypatch):
     dport, sport = free_port(), free_port()
     two_municipalities(routes_dir, f"http://127.0.0.1:{dport}")
@@ -91,6 +98,7 @@ def test_readiness_all_in_process_names_the_failing_municipality(tmp_path, route
     get_settings.cache_clear()
     try:
         with LiveServer(debtor, port=dport):
+            asyncio.run(seed_good_write_off(get_settings(), dport, sport))
             r = runner.invoke(cli(), ["readiness", "--all", "--out", str(tmp_path / "all"), "--within", "10"])
     finally:
         get_settings.cache_clear()
@@ -107,6 +115,7 @@ async def test_readiness_all_against_a_running_simulator(tmp_path, routes_dir, m
     app = create_app(make_settings(tmp_path, routes_dir, messages_dir, port=sport, components=COMPONENTS))
     with LiveServer(debtor, port=dport):
         async with serve(app, sport):
+            await seed_write_off(app.runtime, f"http://127.0.0.1:{dport}", GOOD)  # 1d's evidence
             r = await asyncio.to_thread(
                 runner.invoke,
                 cli(),

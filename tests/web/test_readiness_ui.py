@@ -11,7 +11,7 @@ from examples.reference_debtor.app import Config
 from examples.reference_debtor.app import create_app as create_debtor_app
 from simulator.app import create_app
 from tests.conftest import LiveServer, free_port, make_settings, point_routes_at
-from tests.scenarios.conftest import COMPONENTS, CVR
+from tests.scenarios.conftest import COMPONENTS, CVR, seed_write_off_http
 from tests.web.conftest import screenshot
 
 try:
@@ -29,7 +29,8 @@ def test_a_readiness_run_started_from_the_ui_shows_its_report(tmp_path, routes_d
         Config.from_routes(routes_dir, f"http://127.0.0.1:{sport}", messages_dir=messages_dir)
     )
     settings = make_settings(tmp_path, routes_dir, messages_dir, port=sport, components=COMPONENTS)
-    with LiveServer(debtor_app, port=dport), LiveServer(create_app(settings), port=sport) as live:
+    with LiveServer(debtor_app, port=dport) as debtor, LiveServer(create_app(settings), port=sport) as live:
+        seed_write_off_http(live.url, debtor.url)  # 1d: the reference debtor writes off only on request
         page = new_page()
         try:
             page.goto(f"{live.url}/ui/scenarios")
