@@ -266,6 +266,13 @@ async def rest_issue(request: Request) -> Response:
         except (ValueError, AttributeError) as e:
             raise _malformed(f"the body is not the JSON RST: {e}") from None
         tls_cert = client_cert_of(request.scope)
+        if request.url.scheme == "https" and tls_cert is None:
+            raise StsError(
+                "STS-103",
+                "FailedAuthentication",
+                "over TLS the REST issue needs a client certificate, the one UseKey names (proof of possession)",
+                status=401,
+            )
         if use_key:
             try:
                 holder = load_cert(str(use_key))
