@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     )
     forward_timeout_s: float = 30.0
     admin_token: str | None = None
+    allowed_hosts: str = Field(
+        default="",
+        description="comma-separated host names the simulator answers to besides localhost, 127.0.0.1, ::1, the "
+        "bind host and the public URL's host (DNS rebinding guard); `*` = any",
+    )
     config_refresh_s: float = Field(
         default=1.0, description="how often to pick up route/agreement edits made by another process"
     )
