@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = 10 * 1024 * 1024
     record_body_max_bytes: int = 256 * 1024
     retention_max_exchanges: int = 200_000
+    retention_days: float | None = Field(
+        default=None, gt=0, description="also delete recorded exchanges older than this (days, fractions allowed)"
+    )
+    mask_cpr: bool = Field(
+        default=True, description="mask CPR numbers in the bodies the UI shows and in exported scenarios"
+    )
     record_batch_size: int = 500
     record_durable: bool = Field(
         default=True, description="answer a call only once its exchange is committed (group commit)"

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from simulator.security.personal import mask_cpr
 from simulator.web.deps import RuntimeDep
 from simulator.web.ui.common import not_found, page_router, render
 from simulator.web.ui.xml import xml_html
@@ -23,6 +24,12 @@ async def exchange(request: Request, rt: RuntimeDep, exchange_id: str) -> HTMLRe
     if row is None:
         return not_found(request, f"exchange {exchange_id}", "traffic")
     systems = {s.uuid: s for s in rt.routes.systems.values()}
+    if rt.settings.mask_cpr:  # SIMULATOR_MASK_CPR: what the page shows (and the curl command) is masked
+        row = {
+            **row,
+            "request_body": mask_cpr(row["request_body"] or ""),
+            "response_body": mask_cpr(row["response_body"] or ""),
+        }
     return render(
         request,
         "exchange.html",
