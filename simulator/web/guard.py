@@ -10,7 +10,8 @@
   `simulator_csrf` (set with the first page that renders a form) — else 403.
 - `POST /beskedfordeler/afsend` takes only XML (`application/xml`, `text/xml`; 415 otherwise); the SOAP services
   take only `text/xml` (the pipeline's SP-103 fault, simulator.soap.envelope.check_media_type).
-- The UI's answers carry a Content-Security-Policy without inline script, `frame-ancestors 'none'`,
+- The UI's answers carry a Content-Security-Policy without inline script (inline style is allowed: the scenario
+  reports have it), `frame-ancestors 'self'` (the UI frames its own reports; no other site may frame it),
   `X-Content-Type-Options: nosniff` and `Referrer-Policy: same-origin`.
 
 The login cookie is not the admin token: `session_value` is a random value with its HMAC under the token, so the
@@ -41,8 +42,8 @@ LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 XML_MEDIA = {"/beskedfordeler/afsend": ("application/xml", "text/xml")}
 API_DOCS = ("/docs", "/redoc")  # FastAPI's Swagger/ReDoc pages load their scripts from a CDN, inline
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'self'; base-uri 'none'; object-src 'none'"
 )
 ASGIApp = Callable[[dict, Callable, Callable], Awaitable[None]]
 
@@ -222,7 +223,7 @@ class Guard:
                 extra = [
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"same-origin"),
-                    (b"x-frame-options", b"DENY"),
+                    (b"x-frame-options", b"SAMEORIGIN"),
                     (b"content-security-policy", b"frame-ancestors 'none'" if docs else CSP.encode()),
                 ]
                 nonce = scope.get(_NEW_NONCE)
