@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     sts_token_lifetime_s: int = 8 * 3600
     security_clock_skew_s: int = 300
     security_require_message_signature: bool = True
+    security_timestamp_max_s: int = Field(
+        default=3600, gt=0, description="the longest wsu:Timestamp (Created to Expires) taken on a signed message"
+    )
     security_besked_proof: bool = Field(
         default=True,
         description="token model: a Beskedfordeler request proves possession of the token's key "

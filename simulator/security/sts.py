@@ -168,6 +168,7 @@ def _soap_issue(security: Security, body: bytes, tls_cert: str | None) -> bytes:
             required={"Body": soap_body, "Timestamp": ts},
             now=dt.datetime.now(dt.UTC),
             skew_s=security.settings.security_clock_skew_s,
+            max_lifetime_s=security.settings.security_timestamp_max_s,
         )
     except TokenError as e:
         raise StsError("STS-101", "FailedAuthentication", f"the request signature: {e.text}", status=401) from None
