@@ -106,3 +106,32 @@ async def test_exchanges_older_than_the_retention_time_are_deleted(sim_factory, 
         sim.rt.recorder._aged_at -= 3600  # the next write is a minute after the last prune by age
         fresh = (await sim.client.post(PATH, **post)).headers["x-simulator-exchange-id"]
         assert await _ids(sim) == {fresh} and kept != fresh
+
+
+def _recorded(body: str) -> dict:
+    envelope_ = f'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>{body}</s:Body></s:Envelope>'
+    return {
+        "id": "00000000-0000-4000-8000-000000000001",
+        "started_at": datetime.now(UTC),
+        "municipality": None,
+        "origin": "http",
+        "service": "Ping",
+        "operation": "Ping",
+        "status": "ok",
+        "system_uuid": None,
+        "request_body": envelope_,
+        "response_body": envelope_.replace("Forespoergsel", "Svar"),
+    }
+
+
+@pytest.mark.parametrize("masked", [True, False])
+async def test_a_scenario_recorded_from_traffic_holds_no_cpr_number(sim_factory, masked):
+    from simulator.scenarios.model import dumps
+    from simulator.scenarios.record import build_scenario
+
+    body = f"<Forespoergsel><PersonCPR>{CPR}</PersonCPR><Note>ukendt: 010190-1234 (2 forsøg)</Note></Forespoergsel>"
+    async with sim_factory(mask_cpr=masked) as sim:
+        text = dumps(build_scenario(sim.rt, [_recorded(body)], name="cpr"))
+    assert (CPR in text) is not masked and ("010190-1234" in text) is not masked
+    if masked:  # still matched: by birth date, any last four digits
+        assert "regex: 010190-?\\d{4}\n" in text
