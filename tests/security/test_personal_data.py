@@ -135,3 +135,15 @@ async def test_a_scenario_recorded_from_traffic_holds_no_cpr_number(sim_factory,
     assert (CPR in text) is not masked and ("010190-1234" in text) is not masked
     if masked:  # still matched: by birth date, any last four digits
         assert "regex: 010190-?\\d{4}\n" in text
+
+
+async def test_the_besked_page_masks_cpr_numbers(sim_factory, monkeypatch):
+    from simulator.beskedfordeler import api as bf
+
+    async def besked(rt, besked_id):
+        return {"besked_id": besked_id, "body": f"<Besked><PersonCPR>{CPR}</PersonCPR></Besked>", "leveringer": []}
+
+    monkeypatch.setattr(bf, "besked", besked)
+    async with sim_factory() as sim:
+        page = (await sim.client.get("/ui/beskedfordeler/beskeder/b1")).text
+    assert "010190xxxx" in page and CPR not in page
