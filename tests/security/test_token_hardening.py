@@ -136,3 +136,23 @@ def test_the_token_header_is_limited_before_and_after_inflation():
     with pytest.raises(BeskedTokenError) as e:
         decode_token(deflated)
     assert "inflate" in e.value.text
+
+
+async def test_the_sts_refuses_an_rst_with_an_absurd_timestamp(secure_sim, test_pki):
+    from simulator.security.wss import fill_rst_template
+
+    async with secure_sim(security_mode="token") as sim:
+        rst = fill_rst_template(
+            cert=test_pki.caller.cert,
+            key=test_pki.caller.key,
+            cvr=CVR,
+            applies_to=PING_ENTITY,
+            now=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+            lifetime_s=16 * 365 * 86400,  # 2020 → 2036: "current" for sixteen years
+        )
+        r = await sim.client.post(
+            "/runtime/services/kombittrust/14/certificatemixed",
+            content=rst,
+            headers={"content-type": "application/soap+xml; charset=utf-8"},
+        )
+        assert b"STS-101" in r.content and b"lifetime" in r.content, r.text
