@@ -17,6 +17,7 @@ from simulator.serviceplatform import SoapRequest, contract_at, wsdl_for
 from simulator.soap.export import exportable, zip_package
 from simulator.web.api import router as api_router
 from simulator.web.deps import RuntimeDep, client_cert_of
+from simulator.web.guard import Guard
 from simulator.web.health import Health
 from simulator.web.ui import router as ui_router
 
@@ -93,8 +94,12 @@ class SimulatorApp:
     def __init__(self, api: FastAPI, runtime: Runtime) -> None:
         self.api = api
         self.runtime = runtime
+        self.guarded = Guard(self._route, runtime.settings)  # cross-site and DNS-rebinding guard (web/guard.py)
 
     async def __call__(self, scope, receive, send) -> None:
+        await self.guarded(scope, receive, send)
+
+    async def _route(self, scope, receive, send) -> None:
         path = scope.get("path", "")
         if scope["type"] == "http" and path.startswith(SERVICE_PREFIX) and not path.startswith(NOT_SOAP_PREFIXES):
             await self._soap(scope, receive, send)

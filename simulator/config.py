@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = 10 * 1024 * 1024
     record_body_max_bytes: int = 256 * 1024
     retention_max_exchanges: int = 200_000
+    retention_days: float | None = Field(
+        default=None, gt=0, description="also delete recorded exchanges older than this (days, fractions allowed)"
+    )
+    mask_cpr: bool = Field(
+        default=True, description="mask CPR numbers in the bodies the UI shows and in exported scenarios"
+    )
     record_batch_size: int = 500
     record_durable: bool = Field(
         default=True, description="answer a call only once its exchange is committed (group commit)"
@@ -48,6 +54,11 @@ class Settings(BaseSettings):
     )
     forward_timeout_s: float = 30.0
     admin_token: str | None = None
+    allowed_hosts: str = Field(
+        default="",
+        description="comma-separated host names the simulator answers to besides localhost, 127.0.0.1, ::1, the "
+        "bind host and the public URL's host (DNS rebinding guard); `*` = any",
+    )
     config_refresh_s: float = Field(
         default=1.0, description="how often to pick up route/agreement edits made by another process"
     )
@@ -69,6 +80,9 @@ class Settings(BaseSettings):
     sts_token_lifetime_s: int = 8 * 3600
     security_clock_skew_s: int = 300
     security_require_message_signature: bool = True
+    security_timestamp_max_s: int = Field(
+        default=3600, gt=0, description="the longest wsu:Timestamp (Created to Expires) taken on a signed message"
+    )
     security_besked_proof: bool = Field(
         default=True,
         description="token model: a Beskedfordeler request proves possession of the token's key "

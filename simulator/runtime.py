@@ -161,6 +161,7 @@ class Runtime:
             db,
             batch_size=settings.record_batch_size,
             retention=settings.retention_max_exchanges,
+            retention_s=settings.retention_days * 86400 if settings.retention_days else None,
             durable=settings.record_durable,
             group=writer,
         )
@@ -200,6 +201,7 @@ class Runtime:
         await self.db.migrate()
         await self.routes.sync(self.db)
         await self.writer.start()
+        await self.recorder.prune_expired()  # SIMULATOR_RETENTION_DAYS
         self._config_refresh = asyncio.create_task(self._refresh_config(), name="config-refresh")
         for c in self.components:
             await c.start(self)

@@ -22,6 +22,7 @@ from simulator.capabilities import BeskedTypes
 from simulator.scenarios import xmlmatch as xm
 from simulator.scenarios.kycalls import ky_args
 from simulator.scenarios.model import FORMAT, Scenario, parse
+from simulator.security.personal import CPR_RE
 from simulator.traffic import ExchangeFilter
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ class _Vars:
         self.today = today
         self.today_used = False
         self.municipality = municipality
+        self.mask_cpr = False  # SIMULATOR_MASK_CPR: no CPR number is written into the scenario as recorded
 
     def add(self, value: str, hint: str, kind: str) -> None:
         if value in self.names:
@@ -192,6 +194,12 @@ def leaf_matchers(doc: etree._Element | None, v: _Vars, *, skip: tuple[str, ...]
             others.append({"path": path, "exists": True})  # an id the other side made up: volatile
         elif NUMBER_RE.match(text):
             others.append({"path": path, "number": text, "tolerance": 0.005})
+        elif v.mask_cpr and CPR_RE.search(text):  # matched by birth date, the last four digits never written
+            parts = CPR_RE.split(v.text(text))  # text, (date, hyphen, serial), text, …
+            rx = "".join(
+                re.escape(p) if i % 4 == 0 else (p + "-?" + r"\d{4}" if i % 4 == 1 else "") for i, p in enumerate(parts)
+            )
+            others.append({"path": path, "regex": rx})
         elif UUID_RE.search(text):
             replaced = v.text(text)
             parts = re.split(r"(\$\{[a-z0-9_]+\}|" + UUID_RE.pattern + ")", replaced)
@@ -265,6 +273,7 @@ def build_scenario(
     muni = municipality or next((r["municipality"] for r in rows if r.get("municipality")), None)
     recorded = next((r["municipality"] for r in rows if r.get("municipality")), muni)
     v = _Vars(today, recorded)
+    v.mask_cpr = rt.settings.mask_cpr
     recorded_debtor = rt.routes.municipalities[recorded].debtor_system if recorded in rt.routes.municipalities else None
 
     # pass 1: what the replayed calls put in → variables
@@ -284,7 +293,7 @@ def build_scenario(
                         t = el.text.strip()
                         if UUID_RE.fullmatch(t) and etree.QName(el).localname not in SORTIMENT_BOUND:
                             v.add(t, etree.QName(el).localname, "uuid")
-                        elif etree.QName(el).localname == "CPR":
+                        elif etree.QName(el).localname == "CPR" or (v.mask_cpr and CPR_RE.fullmatch(t)):
                             v.add(t, "cpr", "cpr")
                 plans.append(("send", r, raw))
             continue

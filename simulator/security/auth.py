@@ -162,6 +162,10 @@ class Security:
         claims = verify_assertion(
             assertion, sts_cert=self.sts_cert, now=now, audiences=audiences, skew_s=self.settings.security_clock_skew_s
         )
+        if claims.issuer != self.settings.sts_issuer:
+            raise TokenError(
+                "signature", f"the token's Issuer '{claims.issuer}' is not this STS ('{self.settings.sts_issuer}')"
+            )
         if claims.holder_cert is None:
             raise TokenError("proof", "the token has no holder-of-key certificate (SubjectConfirmationData/KeyInfo)")
         if client_cert is not None and fingerprint(load_cert(client_cert)) != fingerprint(claims.holder_cert):
@@ -222,6 +226,9 @@ class Authenticator:
                 raise TokenError(
                     "missing", "security model 'token': the call carries no SAML assertion in soap:Header/wsse:Security"
                 )
+            found = len(envelope.header.findall(f".//{{{SAML}}}Assertion"))
+            if found != 1:  # what is forwarded to the provider carries only the assertion verified here
+                raise TokenError("malformed", f"the SOAP header must carry exactly one saml:Assertion, not {found}")
             claims, system = self.security.verify_token(
                 assertion, audiences={entity_id_of(service)}, client_cert=request.client_cert
             )
@@ -236,6 +243,7 @@ class Authenticator:
                     required={"Body": envelope.body, "Timestamp": ts},
                     now=dt.datetime.now(dt.UTC),
                     skew_s=self.security.settings.security_clock_skew_s,
+                    max_lifetime_s=self.security.settings.security_timestamp_max_s,
                 )
         except TokenError as e:
             raise SoapFaultError(TOKEN_CODES[e.kind], e.text) from None

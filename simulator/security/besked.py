@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import gzip
 import zlib
 
 from cryptography import x509
@@ -44,11 +43,20 @@ class BeskedTokenError(TokenError):
         return 41 if self.kind == "expired" else 49
 
 
+MAX_TOKEN_BYTES = 64 * 1024
+"""The largest `token` header taken (as sent); an STS assertion is a few kilobytes."""
+MAX_INFLATED_BYTES = 256 * 1024
+"""The most a compressed token may inflate to."""
+
+
 def decode_token(value: str | bytes | None) -> bytes:
-    """The assertion XML from a `token` header: raw XML, base64(XML) or base64(gzip/deflate(XML))."""
+    """The assertion XML from a `token` header: raw XML, base64(XML) or base64(gzip/deflate(XML)); at most
+    MAX_TOKEN_BYTES as sent and MAX_INFLATED_BYTES once inflated (a compressed token is never inflated further)."""
     if value is None or (isinstance(value, (bytes, str)) and not value.strip()):
         raise BeskedTokenError("missing", "no token (AMQP header 'token')")
     raw = value.encode() if isinstance(value, str) else bytes(value)
+    if len(raw) > MAX_TOKEN_BYTES:
+        raise BeskedTokenError("malformed", f"the token is {len(raw)} bytes; the limit is {MAX_TOKEN_BYTES} bytes")
     raw = raw.strip()
     if raw.startswith(b"<"):
         return raw
@@ -57,13 +65,25 @@ def decode_token(value: str | bytes | None) -> bytes:
     except ValueError:
         raise BeskedTokenError("malformed", "the token is neither XML nor base64") from None
     if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    elif not data.lstrip().startswith(b"<"):
-        try:
-            data = zlib.decompress(data, -15)
-        except zlib.error:
-            raise BeskedTokenError("malformed", "the base64 token does not hold XML") from None
+        return _inflate(data, zlib.MAX_WBITS | 16, "gzip")
+    if not data.lstrip().startswith(b"<"):
+        return _inflate(data, -zlib.MAX_WBITS, "deflate")
     return data
+
+
+def _inflate(data: bytes, wbits: int, what: str) -> bytes:
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(data, MAX_INFLATED_BYTES + 1)
+    except zlib.error:
+        if what == "gzip":
+            raise BeskedTokenError("malformed", "the token is not valid gzip") from None
+        raise BeskedTokenError("malformed", "the base64 token does not hold XML") from None
+    if len(out) > MAX_INFLATED_BYTES or inflater.unconsumed_tail:
+        raise BeskedTokenError(
+            "malformed", f"the {what} token would inflate to more than {MAX_INFLATED_BYTES} bytes: refused"
+        )
+    return out
 
 
 def _verify(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import ipaddress
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,10 +225,18 @@ class Pki:
 
 
 def _write(path: Path, data: bytes, *, private: bool = False) -> None:
+    """Write a file; a private one (a key) is created 0600 before any byte is in it (an existing one is made
+    0600 first), so it is never readable by others, whatever the umask."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    if private:
-        path.chmod(0o600)
+    if not private:
+        path.write_bytes(data)
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
 
 
 def init_pki(

@@ -151,6 +151,10 @@ def verify_assertion(
         raise TokenError("signature", f"the assertion's signature is not the simulator STS's: {e}") from None
     except InvalidInput as e:
         raise TokenError("malformed", f"the assertion's signature cannot be read: {e}") from None
+    except etree.DocumentInvalid as e:
+        raise TokenError("malformed", f"the assertion's ds:Signature does not follow XML Signature: {e}") from None
+    except Exception:  # noqa: BLE001 - anything else signxml trips over is a signature it cannot read
+        raise TokenError("malformed", "the assertion's ds:Signature cannot be read (incomplete or empty)") from None
     signed = result.signed_xml
     if signed is None or signed.tag != f"{{{SAML}}}Assertion" or signed.get("ID") != aid:
         raise TokenError("signature", "the signature does not cover the assertion itself")

@@ -168,6 +168,7 @@ def _soap_issue(security: Security, body: bytes, tls_cert: str | None) -> bytes:
             required={"Body": soap_body, "Timestamp": ts},
             now=dt.datetime.now(dt.UTC),
             skew_s=security.settings.security_clock_skew_s,
+            max_lifetime_s=security.settings.security_timestamp_max_s,
         )
     except TokenError as e:
         raise StsError("STS-101", "FailedAuthentication", f"the request signature: {e.text}", status=401) from None
@@ -266,6 +267,13 @@ async def rest_issue(request: Request) -> Response:
         except (ValueError, AttributeError) as e:
             raise _malformed(f"the body is not the JSON RST: {e}") from None
         tls_cert = client_cert_of(request.scope)
+        if request.url.scheme == "https" and tls_cert is None:
+            raise StsError(
+                "STS-103",
+                "FailedAuthentication",
+                "over TLS the REST issue needs a client certificate, the one UseKey names (proof of possession)",
+                status=401,
+            )
         if use_key:
             try:
                 holder = load_cert(str(use_key))

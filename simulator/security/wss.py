@@ -67,6 +67,7 @@ def verify_signature(
     required: dict[str, etree._Element],
     now: dt.datetime,
     skew_s: int,
+    max_lifetime_s: int = 3600,
 ) -> list[str]:
     """Verify the ds:Signature in `security` with `cert`: the signature value, every reference's digest, that
     each element in `required` (name → element) is referenced by its Id, that referenced Ids are unique, and
@@ -100,20 +101,42 @@ def verify_signature(
         raise TokenError("proof", f"the message signature was not made with the expected key: {e}") from None
     except InvalidInput as e:
         raise TokenError("proof", f"the message signature cannot be verified: {e}") from None
+    except etree.DocumentInvalid as e:
+        raise TokenError("proof", f"the message's ds:Signature does not follow XML Signature: {e}") from None
+    except Exception:  # noqa: BLE001 - anything else signxml trips over is a signature it cannot read
+        raise TokenError("proof", "the message's ds:Signature cannot be read (incomplete or empty)") from None
     ts = security.find(f"{{{WSU}}}Timestamp")
     if ts is not None:
-        skew = dt.timedelta(seconds=skew_s)
-        created, expires = ts.findtext(f"{{{WSU}}}Created"), ts.findtext(f"{{{WSU}}}Expires")
-        try:
-            c = dt.datetime.fromisoformat((created or "").strip().replace("Z", "+00:00")) if created else None
-            e = dt.datetime.fromisoformat((expires or "").strip().replace("Z", "+00:00")) if expires else None
-        except ValueError:
-            raise TokenError("proof", "the wsu:Timestamp is not made of xs:dateTime values") from None
-        if c is not None and c.replace(tzinfo=c.tzinfo or dt.UTC) > now + skew:
-            raise TokenError("proof", f"the wsu:Timestamp was created in the future ({created})")
-        if e is not None and e.replace(tzinfo=e.tzinfo or dt.UTC) <= now - skew:
-            raise TokenError("proof", f"the wsu:Timestamp expired at {expires}")
+        check_timestamp(ts, now=now, skew_s=skew_s, max_lifetime_s=max_lifetime_s)
     return uris
+
+
+def check_timestamp(ts: etree._Element, *, now: dt.datetime, skew_s: int, max_lifetime_s: int) -> None:
+    """A wsu:Timestamp is current: Created and Expires both there, Created ≤ now ≤ Expires (± skew), and no
+    longer than `max_lifetime_s` from Created to Expires. Raises TokenError("proof", …)."""
+    skew = dt.timedelta(seconds=skew_s)
+    created, expires = ts.findtext(f"{{{WSU}}}Created"), ts.findtext(f"{{{WSU}}}Expires")
+    for name, value in (("Created", created), ("Expires", expires)):
+        if not (value or "").strip():
+            raise TokenError("proof", f"the wsu:Timestamp has no {name}")
+    try:
+        c = dt.datetime.fromisoformat(created.strip().replace("Z", "+00:00"))
+        e = dt.datetime.fromisoformat(expires.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise TokenError("proof", "the wsu:Timestamp is not made of xs:dateTime values") from None
+    c, e = c.replace(tzinfo=c.tzinfo or dt.UTC), e.replace(tzinfo=e.tzinfo or dt.UTC)
+    if e <= c:
+        raise TokenError("proof", f"the wsu:Timestamp expires ({expires}) before it was created ({created})")
+    if e - c > dt.timedelta(seconds=max_lifetime_s):
+        raise TokenError(
+            "proof",
+            f"the wsu:Timestamp's lifetime ({created} to {expires}) is longer than {max_lifetime_s} s "
+            "(SIMULATOR_SECURITY_TIMESTAMP_MAX_S)",
+        )
+    if c > now + skew:
+        raise TokenError("proof", f"the wsu:Timestamp was created in the future ({created})")
+    if e <= now - skew:
+        raise TokenError("proof", f"the wsu:Timestamp expired at {expires}")
 
 
 # -- client side ---------------------------------------------------------------------------------------
@@ -260,10 +283,12 @@ def sign_soap11(
     to: str | None = None,
     now: dt.datetime | None = None,
     lifetime_s: int = 300,
+    timestamp: tuple[str | None, str | None] | None = None,
 ) -> bytes:
     """Add a WS-Security header to a SOAP 1.1 call, as the token ("OIOIDWS") security model wants: WS-Addressing
     Action/MessageID/To, a Timestamp, the assertion, and a signature with the holder-of-key `key` over Body,
-    Timestamp and the addressing headers; its KeyInfo refers to the assertion by SAMLID."""
+    Timestamp and the addressing headers; its KeyInfo refers to the assertion by SAMLID. `timestamp` =
+    (Created, Expires) as written instead of `now` + `lifetime_s`, None leaving the element out (for tests)."""
     root = etree.fromstring(envelope)
     if isinstance(assertion, bytes):
         assertion = etree.fromstring(assertion)
@@ -281,8 +306,11 @@ def sign_soap11(
     sec = etree.SubElement(header, f"{{{WSSE}}}Security", nsmap={"wsse": WSSE, "wsu": WSU})
     sec.set(f"{{{SOAP11}}}mustUnderstand", "1")
     ts = etree.SubElement(sec, f"{{{WSU}}}Timestamp")
-    etree.SubElement(ts, f"{{{WSU}}}Created").text = iso(now)
-    etree.SubElement(ts, f"{{{WSU}}}Expires").text = iso(now + dt.timedelta(seconds=lifetime_s))
+    for name, value in zip(
+        ("Created", "Expires"), timestamp or (iso(now), iso(now + dt.timedelta(seconds=lifetime_s))), strict=True
+    ):
+        if value is not None:
+            etree.SubElement(ts, f"{{{WSU}}}{name}").text = value
     sec.append(etree.fromstring(etree.tostring(assertion)))
     body = root.find(f"{{{SOAP11}}}Body")
     for el in [ts, body, *signed]:

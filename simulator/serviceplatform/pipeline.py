@@ -29,6 +29,7 @@ from simulator.serviceplatform.types import (
 from simulator.soap.context import RequestContext, read_context
 from simulator.soap.contract import Contract, Operation, find_operation, get_contract
 from simulator.soap.envelope import Envelope, build_envelope, build_fault, fault_code_of, parse_envelope, parse_xml
+from simulator.soap.envelope import check_media_type as check_soap11_media_type
 from simulator.soap.errors import ErrorCode, SoapFaultError
 from simulator.soap.ns import SOAP11
 from simulator.traffic.recorder import Recorder, truncate_body
@@ -123,6 +124,8 @@ class Pipeline:
         if service is None:
             raise SoapFaultError(ErrorCode.UNKNOWN_SERVICE, f"no service is registered at {request.path}")
         trace.set(service=service.name)
+        if request.origin == "http":
+            check_soap11_media_type(request.headers.get("content-type"))
         envelope = parse_envelope(request.body, max_bytes=self.max_body_bytes)
         if envelope.payload is None:
             raise SoapFaultError(ErrorCode.UNKNOWN_OPERATION, "the SOAP Body carries no request element")

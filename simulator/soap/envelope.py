@@ -68,6 +68,22 @@ class Envelope:
     payload: etree._Element | None  # the first element child of Body
 
 
+def check_media_type(content_type: str | None) -> None:
+    """A SOAP 1.1 request is `text/xml` (SP-103; `application/soap+xml` is SOAP 1.2: VersionMismatch). A request
+    without a Content-Type is read as text/xml (scripted clients; a browser's cross-site request always carries
+    an Origin, which simulator.web.guard refuses)."""
+    if content_type is None:
+        return
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "text/xml":
+        return
+    raise SoapFaultError(
+        ErrorCode.NOT_SOAP11,
+        f"Content-Type {media or '(empty)'!r} is not SOAP 1.1's text/xml",
+        version_mismatch=media == "application/soap+xml",
+    )
+
+
 def parse_envelope(data: bytes, *, max_bytes: int | None = None) -> Envelope:
     """Parse a SOAP 1.1 envelope; SOAP 1.2 gets a VersionMismatch fault."""
     root = parse_xml(data, max_bytes=max_bytes)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import os
 import queue
 import re
 import threading
@@ -20,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -158,9 +161,17 @@ class Database:
 
     @staticmethod
     def _ensure_sqlite_dir(url: str) -> None:
-        m = re.match(r"sqlite\+aiosqlite:///(.+)", url)
-        if m and m.group(1) != ":memory:":
-            Path(m.group(1)).parent.mkdir(parents=True, exist_ok=True)
+        """The database's folder, and its file created 0600 (it holds SAML assertions and CPR numbers; SQLite
+        gives its -wal/-shm files the same mode)."""
+        m = re.match(r"sqlite\+aiosqlite:///([^?]+)", url)
+        if m and m.group(1) != ":memory:" and not m.group(1).startswith("file:"):
+            path = Path(m.group(1))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+            try:
+                os.chmod(path, 0o600)
+            except OSError as e:  # a file of another user: it keeps its mode
+                log.warning("could not make %s private (0600): %s", path, e)
 
     async def migrate(self) -> None:
         """Bring the schema to every head (each sub-package keeps its own migration branch)."""

@@ -8,13 +8,16 @@ answered at once. A row the database refuses is written on its own with the prob
 replaced by a note, `violations` saying why), never retried forever, never failing its batch. Text a
 database cannot store (NUL, lone surrogates) is made storable before it is queued (`storable`), the same on
 SQLite and PostgreSQL, and the row says so. `flush()` waits until everything enqueued so far is written.
-Retention keeps the newest `retention` rows.
+Retention keeps the newest `retention` rows and, with `retention_s`, deletes rows older than that: on start, then
+at most once a minute (or a tenth of `retention_s`) while exchanges are written.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -49,6 +52,7 @@ class Recorder:
         batch_size: int = 500,
         interval_s: float = 0.05,
         retention: int = 200_000,
+        retention_s: float | None = None,
         queue_size: int = 20_000,
         durable: bool = True,
         table=ExchangeRow,
@@ -59,6 +63,8 @@ class Recorder:
         self.table = table
         self.batch_size = batch_size
         self.retention = retention
+        self.retention_s = retention_s
+        self._aged_at = 0.0  # time.monotonic() of the last prune by age
         self._own_group = group is None
         self.group = group or GroupCommit(db, name="exchange-recorder", max_batch=batch_size, queue_size=queue_size)
         self.lane = self.group.lane(
@@ -75,6 +81,12 @@ class Recorder:
 
     async def start(self) -> None:
         await self.group.start()
+        await self.prune_expired()
+
+    async def prune_expired(self) -> None:
+        """Delete the exchanges older than `retention_s` now (the runtime calls it on start)."""
+        if self.retention_s:
+            await self.db.transaction(self._prune_by_age)
 
     async def record(self, row: dict[str, Any]) -> None:
         """Enqueue one row; when durable, return once it is committed (or kept for when the database is
@@ -113,6 +125,15 @@ class Recorder:
             newest = conn.scalar(select(func.max(table.c.seq)))
             if newest is not None and newest > self.retention:
                 conn.execute(delete(table).where(table.c.seq <= newest - self.retention))
+        if self.retention_s and time.monotonic() - self._aged_at >= min(60.0, self.retention_s / 10):
+            self._prune_by_age(conn)
+
+    def _prune_by_age(self, conn) -> None:
+        """Delete the exchanges started more than `retention_s` ago."""
+        self._aged_at = time.monotonic()
+        table = self.table.__table__
+        cutoff = datetime.now(UTC) - timedelta(seconds=self.retention_s or 0)
+        conn.execute(delete(table).where(table.c.started_at < cutoff))
 
     def _write_marked(self, conn, row: dict[str, Any], error: BaseException) -> None:
         """The database refused this row: record it with its bodies replaced by a note and the reason in

@@ -191,7 +191,7 @@ async def test_two_processes_on_one_database_see_each_others_edits(sim_factory, 
         try:
             b_app.runtime.handlers["echo"] = echo
             await a.client.put("/api/routes", json={"service": "Ping", "municipality": CVR, "target": "builtin:echo"})
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=b_app), base_url="http://b") as b:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=b_app), base_url=a.settings.base_url) as b:
                 deadline = time.monotonic() + 10
                 while (await b.post(PATH, content=envelope())).status_code != 200:
                     assert time.monotonic() < deadline, "the other process never saw the new route"

@@ -131,7 +131,7 @@ def test_the_detail_view_shows_why_a_call_was_refused(ui):
     page.click("#copy-curl")
     expect(page.locator("#copy-curl")).to_have_text("Copied")
     curl = page.evaluate("navigator.clipboard.readText()")
-    assert curl.startswith("curl ") and f"{ui.url}{PATH}" in curl and "refused-1" in curl
+    assert "| curl -sS -X POST" in curl and f"{ui.url}{PATH}" in curl and "refused-1" in curl
     if shutil.which("curl"):  # the copied command reproduces the call
         out = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=30)
         assert code in out.stdout

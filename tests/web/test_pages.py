@@ -134,7 +134,9 @@ async def test_with_an_admin_token_the_ui_asks_for_it_once(sim_factory, tmp_path
         r = await sim.client.get("/ui/config")
         assert r.status_code == 303 and r.headers["location"] == "/ui/login?next=/ui/config"
         assert (await sim.client.get("/ui/traffic/stream")).status_code == 401
-        form = {"token": "wrong", "next": "/ui/config"}
+        login_page = (await sim.client.get("/ui/login?next=/ui/config")).text  # sets the CSRF cookie
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', login_page).group(1)
+        form = {"token": "wrong", "next": "/ui/config", "csrf_token": csrf}
         r = await sim.client.post("/ui/login", data=form)
         assert r.status_code == 303 and "wrong+token" in r.headers["location"]
         r = await sim.client.post("/ui/login", data=form | {"token": "s3cret"})

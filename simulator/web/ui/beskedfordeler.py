@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from simulator.beskedfordeler import api as bf
 from simulator.ky import besked_receiver as ky_receiver
+from simulator.security.personal import mask_cpr
 from simulator.web.deps import RuntimeDep
 from simulator.web.ui.common import (
     act,
@@ -95,7 +96,7 @@ async def besked(request: Request, rt: RuntimeDep, besked_id: str) -> HTMLRespon
         b=b,
         errors=errors,
         besked_id=besked_id,
-        body_xml=xml_html(b.get("body")) if b else None,
+        body_xml=xml_html(mask_cpr(b.get("body") or "") if rt.settings.mask_cpr else b.get("body")) if b else None,
     )
 
 

@@ -20,6 +20,8 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from pydantic import BaseModel
 
+from simulator.web.guard import session_valid
+
 HERE = Path(__file__).resolve().parent.parent
 STATIC = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -46,7 +48,7 @@ def authorised(request: Request) -> bool:
         return True
     cookie = request.cookies.get(COOKIE) or ""
     header = request.headers.get("authorization") or ""
-    return hmac.compare_digest(cookie, token) or hmac.compare_digest(header, f"Bearer {token}")
+    return session_valid(cookie, token) or hmac.compare_digest(header, f"Bearer {token}")
 
 
 def ui_admin(request: Request) -> None:

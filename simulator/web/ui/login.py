@@ -1,5 +1,6 @@
 """The pages anyone may open: static files, and logging in and out when SIMULATOR_ADMIN_TOKEN is set (the
-token is asked for once and kept in an HTTP-only cookie; `POST /ui/logout` forgets it)."""
+token is asked for once; the HTTP-only cookie then holds a session value derived from it, never the token itself,
+simulator.web.guard; `POST /ui/logout` forgets it)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from simulator.web.ui.common import COOKIE, STATIC, form_of, local, render
+from simulator.web.guard import csrf_field, session_value
+from simulator.web.ui.common import COOKIE, STATIC, form_of, local, render, templates
 
 router = APIRouter(include_in_schema=False)
+templates.env.globals["csrf_field"] = csrf_field  # every form of the UI: {{ csrf_field() }}
 
 
 @router.get("/ui/static/{name}")
@@ -32,10 +35,12 @@ async def login(request: Request) -> Response:
     form = await form_of(request)
     token, next = form.get("token") or "", form.get("next") or "/"
     expected = request.app.state.runtime.settings.admin_token or ""
-    if not hmac.compare_digest(token, expected):
+    if not expected or not hmac.compare_digest(token, expected):
         return RedirectResponse(f"/ui/login?{urlencode({'next': local(next), 'error': 'wrong token'})}", 303)
     response = RedirectResponse(local(next), 303)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+    response.set_cookie(
+        COOKIE, session_value(expected), httponly=True, samesite="strict", secure=request.url.scheme == "https"
+    )
     return response
 
 
