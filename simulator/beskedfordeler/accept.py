@@ -4,10 +4,11 @@ passes becomes a `Prepared`, which the outbox stores and answers."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from simulator.beskedfordeler import kuvert as kv
@@ -44,7 +45,35 @@ class Prepared:
     municipality: str
     transaktions_id: str
     copies: list[Copy]
-    future: asyncio.Future
+    stored_at: datetime | None = None  # set by the outbox's writer when stored now (not a repeat)
+    claim: tuple[int | None, list[tuple[str, str]]] = (None, [])  # the outbox's fast-path claim
+
+
+_DECLARED = re.compile(rb"^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?encoding\s*=\s*['\"]([^'\"]*)['\"]")
+
+
+def check_utf8(body: bytes) -> None:
+    """The Beskedfordeler takes UTF-8 only (DOMAIN.md §4): anything else is refused 40 UGYLDIG_XML for this
+    message alone, before it is parsed or stored, so what is stored is text every database can store."""
+    if body[:2] in (b"\xff\xfe", b"\xfe\xff") or body[:4] in (b"<\x00?\x00", b"\x00<\x00?"):
+        raise refuse("UGYLDIG_XML", "the message is UTF-16; the Beskedfordeler takes UTF-8 only")
+    nul = body.find(b"\x00")
+    if nul >= 0:
+        raise refuse("UGYLDIG_XML", f"the message holds a NUL byte (byte {nul}), which XML does not allow")
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise refuse(
+            "UGYLDIG_XML",
+            f"the message is not valid UTF-8 (byte {e.start}: {e.reason}); the Beskedfordeler takes UTF-8 only",
+        ) from None
+    m = _DECLARED.match(body)
+    if m and m.group(1).decode("ascii", "replace").lower() not in ("utf-8", "utf8"):
+        raise refuse(
+            "UGYLDIG_XML",
+            f"the message declares encoding '{m.group(1).decode('ascii', 'replace')}'; "
+            "the Beskedfordeler takes UTF-8 only",
+        )
 
 
 class Acceptor:
@@ -60,6 +89,7 @@ class Acceptor:
     def prepare(self, body: bytes, headers: dict[str, str], channel: str, row: dict, proven: Proven | None) -> Prepared:
         """Every check, in the documented order (docs/beskedfordeler.md); raises BeskedRefusal. `row` collects
         what the exchange record names (BeskedId, system, municipality, agreement)."""
+        check_utf8(body)
         try:
             root = parse_xml(body, max_bytes=self.max_body_bytes)
         except SoapFaultError as e:
@@ -105,7 +135,6 @@ class Acceptor:
             municipality=municipality,
             transaktions_id=besked.transaktions_id or str(uuid.uuid4()),
             copies=self.match(besked, system.key, municipality),
-            future=asyncio.get_running_loop().create_future(),
         )
 
     def _identify(self, named: str | None, besked: kv.Besked, proven: Proven | None = None):

@@ -59,6 +59,15 @@ class AfsendRequest:
     reply_to: str | None
 
 
+DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
+
+
+def is_direct_reply_to(reply_to: str | None) -> bool:
+    """Whether `reply_to` is RabbitMQ's direct reply-to (the pseudo-queue, or the per-channel name a sender's
+    message carries: `amq.rabbitmq.reply-to.<token>`): the only place the Beskedfordeler answers."""
+    return bool(reply_to) and (reply_to == DIRECT_REPLY_TO or reply_to.startswith(DIRECT_REPLY_TO + "."))
+
+
 AfsendHandler = Callable[[AfsendRequest], Awaitable[bytes]]
 Consumer = Callable[[Delivery], Awaitable[None]]
 

@@ -29,6 +29,7 @@ from simulator.beskedfordeler.broker import (
     Consumer,
     Delivery,
     error_queue,
+    is_direct_reply_to,
 )
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,8 @@ class RabbitBroker:
                 acks.nack(tag)
                 return
             try:
-                if props.reply_to:
+                if is_direct_reply_to(props.reply_to):
+                    # only over direct reply-to, never into a queue the sender names (a dueslag, say);
                     # direct reply-to: if the sender went away the reply is dropped (not mandatory). Published on
                     # the delivering channel without waiting for the socket write, like the ack below.
                     await channel.basic_publish(

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from simulator.beskedfordeler.accept import Acceptor
-from simulator.beskedfordeler.answers import SEND_SERVICE, BeskedRefusal, Credentials, Retur, SenderVerifier
-from simulator.beskedfordeler.broker import AfsendRequest, Broker, make_broker
+from simulator.beskedfordeler.answers import SEND_SERVICE, BeskedRefusal, Credentials, Retur, SenderVerifier, refuse
+from simulator.beskedfordeler.broker import DIRECT_REPLY_TO, AfsendRequest, Broker, is_direct_reply_to, make_broker
 from simulator.beskedfordeler.config import (
     Abonnement,
     Dueslag,
@@ -42,7 +42,7 @@ class Beskedfordeler:
         self.store = BeskedStore(rt.db)
         self.sender_verifier: SenderVerifier | None = None  # set by simulator.security (docs/security.md)
         self.acceptor = Acceptor(self.cfg, rt.routes, self.subs, max_body_bytes=rt.settings.max_body_bytes)
-        self.outbox = Outbox(self.store, self.broker, rt.routes)
+        self.outbox = Outbox(self.store, self.broker, rt.routes, rt.writer)
         self.pusher = Pusher(rt, self.broker, self.store, self.subs)
         self.puller = Puller(self.broker, self.store)
         self.accepted = 0
@@ -98,7 +98,9 @@ class Beskedfordeler:
     # -- sending -----------------------------------------------------------------------------------------
 
     async def _on_amqp_afsend(self, req: AfsendRequest) -> bytes:
-        retur = await self.afsend(req.body, req.headers, channel="amqp", correlation_id=req.correlation_id)
+        retur = await self.afsend(
+            req.body, req.headers, channel="amqp", correlation_id=req.correlation_id, reply_to=req.reply_to
+        )
         return retur.xml()
 
     async def afsend(
@@ -109,12 +111,21 @@ class Beskedfordeler:
         channel: str = "http",
         correlation_id: str | None = None,
         client_cert: str | None = None,
+        reply_to: str | None = None,
     ) -> Retur:
-        """Check, persist and answer one sent Haendelsesbesked (AMQP, HTTP or in-process)."""
+        """Check, persist and answer one sent Haendelsesbesked (AMQP, HTTP or in-process). Over AMQP the
+        answer goes back over direct reply-to only: a message naming another `reply_to` is refused (and the
+        broker publishes nothing there)."""
         t0 = time.perf_counter()
         headers = {k.lower(): v for k, v in (headers or {}).items()}
         row: dict[str, Any] = {"service": SEND_SERVICE, "operation": "AfsendBesked"}
         try:
+            if reply_to and not is_direct_reply_to(reply_to):
+                raise refuse(
+                    "UGYLDIG_REPLY_TO",
+                    f"reply_to '{reply_to[:100]}' is not direct reply-to ({DIRECT_REPLY_TO}); the answer is "
+                    "never published anywhere else",
+                )
             proven = None
             if self.sender_verifier is not None:  # a security model is on: the credentials name the sender
                 proven = await self.sender_verifier(Credentials(headers, channel, client_cert, body))

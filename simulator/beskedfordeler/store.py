@@ -16,8 +16,7 @@ from simulator.beskedfordeler.models import BfAbonnement, BfBesked, BfDueslag, B
 from simulator.store import Database, where_equal
 
 if TYPE_CHECKING:
-    from simulator.beskedfordeler.accept import Prepared
-    from simulator.beskedfordeler.answers import Retur
+    pass
 
 _LEV = BfLevering.__table__
 
@@ -80,10 +79,6 @@ class BeskedStore:
             return bool((await s.execute(delete(BfAbonnement).where(BfAbonnement.uuid == uuid_))).rowcount)
 
     # -- accepted messages and their copies ------------------------------------------------------------
-
-    async def persist(self, batch: list[Prepared], now: datetime) -> list[tuple[Prepared, Retur, bool]]:
-        """Store a batch of messages in one transaction: (message, its answer, stored now) for each."""
-        return await self.db.transaction(functools.partial(batch_sql.persist_batch, batch=batch, now=now))
 
     async def publish_fresh(
         self,
