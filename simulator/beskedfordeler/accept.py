@@ -55,18 +55,11 @@ _DECLARED = re.compile(rb"^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?encoding\s*=\s*['\"](
 def check_utf8(body: bytes) -> None:
     """The Beskedfordeler takes UTF-8 only (DOMAIN.md §4): anything else is refused 40 UGYLDIG_XML for this
     message alone, before it is parsed or stored, so what is stored is text every database can store."""
-    if body[:2] in (b"\xff\xfe", b"\xfe\xff") or body[:4] in (b"<\x00?\x00", b"\x00<\x00?"):
+    if body[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(body) > 1 and b"\x00" in body[:2]):
         raise refuse("UGYLDIG_XML", "the message is UTF-16; the Beskedfordeler takes UTF-8 only")
     nul = body.find(b"\x00")
     if nul >= 0:
         raise refuse("UGYLDIG_XML", f"the message holds a NUL byte (byte {nul}), which XML does not allow")
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise refuse(
-            "UGYLDIG_XML",
-            f"the message is not valid UTF-8 (byte {e.start}: {e.reason}); the Beskedfordeler takes UTF-8 only",
-        ) from None
     m = _DECLARED.match(body)
     if m and m.group(1).decode("ascii", "replace").lower() not in ("utf-8", "utf8"):
         raise refuse(
@@ -74,6 +67,13 @@ def check_utf8(body: bytes) -> None:
             f"the message declares encoding '{m.group(1).decode('ascii', 'replace')}'; "
             "the Beskedfordeler takes UTF-8 only",
         )
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise refuse(
+            "UGYLDIG_XML",
+            f"the message is not valid UTF-8 (byte {e.start}: {e.reason}); the Beskedfordeler takes UTF-8 only",
+        ) from None
 
 
 class Acceptor:
