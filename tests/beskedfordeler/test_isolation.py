@@ -16,8 +16,14 @@ import pytest
 
 from simulator.beskedfordeler import Beskedfordeler
 from simulator.beskedfordeler.broker import AFSEND_EXCHANGE
-from tests.beskedfordeler.conftest import PULL_DUESLAG, besked_id, pull_subscription, statuskode, statusskift
-from tests.beskedfordeler.test_rabbitmq import basic_get_all, clean, vhost_url  # noqa: F401 - fixtures
+from tests.beskedfordeler.conftest import (
+    PULL_DUESLAG,
+    basic_get_all,
+    besked_id,
+    pull_subscription,
+    statuskode,
+    statusskift,
+)
 
 STOP_BOUND_S = 10.0
 

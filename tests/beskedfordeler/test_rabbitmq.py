@@ -6,64 +6,27 @@ reply, and basic_get the distributed copy from the dueslag queue (named by its U
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 
 import pika
-import pytest
 from pika.exceptions import AMQPError
 
 from simulator.beskedfordeler import Beskedfordeler
 from simulator.beskedfordeler import kuvert as kv
-from simulator.beskedfordeler.broker import AFSEND_EXCHANGE, AFSEND_QUEUE, error_queue
+from simulator.beskedfordeler.broker import AFSEND_EXCHANGE, error_queue
 from tests.beskedfordeler.conftest import (
-    KY_DUESLAG,
     PULL_ABONNEMENT,
     PULL_DUESLAG,
+    _ctl,
     assert_valid,
+    basic_get_all,
     besked_id,
     pull_subscription,
     statuskode,
     statusskift,
 )
-from tests.conftest import RABBITMQ_URL, need_service
-
-
-def _ctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
-
-
-@pytest.fixture(scope="module")
-def vhost_url() -> Iterator[str]:
-    """A private virtual host for this module (like KOMBIT's `BF`), so runs never see each other's queues."""
-    need_service("RabbitMQ", 5672)
-    name = f"BF-test-{uuid.uuid4().hex[:8]}"
-    base = RABBITMQ_URL.rstrip("/")
-    try:
-        _ctl("add_vhost", name)
-        _ctl("set_permissions", "-p", name, pika.URLParameters(RABBITMQ_URL).credentials.username, ".*", ".*", ".*")
-    except (FileNotFoundError, subprocess.CalledProcessError) as e:
-        pytest.skip(f"cannot create a RabbitMQ vhost with rabbitmqctl: {e}")
-    yield f"{base}/{name}"
-    subprocess.run(["rabbitmqctl", "delete_vhost", name], capture_output=True, timeout=60)
-
-
-@pytest.fixture
-def clean(vhost_url):
-    """Delete the queues a test uses, before it starts."""
-
-    def run(*queues: str) -> None:
-        conn = pika.BlockingConnection(pika.URLParameters(vhost_url))
-        ch = conn.channel()
-        for q in (AFSEND_QUEUE, *queues, *(error_queue(q) for q in queues)):
-            ch.queue_delete(q)
-        conn.close()
-
-    run(PULL_DUESLAG, KY_DUESLAG)
-    return run
 
 
 class KombitSampleClient:
@@ -113,28 +76,6 @@ class KombitSampleClient:
             self.conn.close()
         except AMQPError:
             pass
-
-
-def basic_get_all(url: str, queue: str, expect: int, timeout: float = 15.0, ack: bool = True) -> list[tuple]:
-    """basic_get until `expect` messages came (and the queue is then empty), acking each."""
-    conn = pika.BlockingConnection(pika.URLParameters(url))
-    ch = conn.channel()
-    got = []
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            method, props, body = ch.basic_get(queue, auto_ack=False)
-            if method is None:
-                if len(got) >= expect:
-                    return got
-                assert time.monotonic() < deadline, f"{len(got)} of {expect} messages in {queue}"
-                time.sleep(0.02)
-                continue
-            got.append((method, props, body))
-            if ack:
-                ch.basic_ack(method.delivery_tag)
-    finally:
-        conn.close()
 
 
 async def test_kombit_sample_flow_publish_reply_20_and_basic_get_the_copy(
