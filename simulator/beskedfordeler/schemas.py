@@ -95,7 +95,7 @@ class ForsoegOut(_Rows):
     attempt: int
     at: datetime
     target: str
-    outcome: str = Field(description="leveret | pause | stoppet")
+    outcome: str = Field(description="sendt (recorded before it is sent, no answer yet) | leveret | pause | stoppet")
     http_status: int | None
     statuskode: int | None
     detail: str

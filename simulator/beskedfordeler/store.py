@@ -191,6 +191,29 @@ class BeskedStore:
         async with self.db.session() as s, s.begin():
             s.add(BfForsoeg(**values))
 
+    async def begin_attempt(self, besked_id: str, dueslag: str, attempt: int, target: str) -> int:
+        """Record push attempt `attempt` before it is sent (committed): the copy's attempt count and an
+        attempt row with outcome `sendt` (answer not yet known). A crash or restart mid-push then finds the
+        count, and the repeat carries a higher AntalLeveranceforsoeg. Returns the attempt row's seq."""
+        now = datetime.now(UTC)
+        async with self.db.session() as s, s.begin():
+            await s.execute(
+                update(BfLevering)
+                .where(BfLevering.besked_id == besked_id, BfLevering.dueslag == dueslag)
+                .values(attempts=attempt, updated_at=now)
+            )
+            row = BfForsoeg(
+                besked_id=besked_id, dueslag=dueslag, attempt=attempt, at=now, target=target, outcome="sendt"
+            )
+            s.add(row)
+            await s.flush()
+            return row.seq
+
+    async def end_attempt(self, seq: int, **values: Any) -> None:
+        """The answer of a push attempt recorded by `begin_attempt` (outcome, http_status, statuskode, …)."""
+        async with self.db.session() as s, s.begin():
+            await s.execute(update(BfForsoeg).where(BfForsoeg.seq == seq).values(**values))
+
     # -- reading (admin API) ---------------------------------------------------------------------------
 
     async def beskeder(self, *, limit: int, system: str | None, municipality: str | None) -> list[BfBesked]:
