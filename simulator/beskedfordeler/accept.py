@@ -134,7 +134,7 @@ class Acceptor:
             system_uuid=system.uuid,
             municipality=municipality,
             transaktions_id=besked.transaktions_id or str(uuid.uuid4()),
-            copies=self.match(besked, system.key, municipality),
+            copies=self.match(besked, system.key, municipality, self._sender_trim(besked, system.key)),
         )
 
     def _identify(self, named: str | None, besked: kv.Besked, proven: Proven | None = None):
@@ -246,18 +246,32 @@ class Acceptor:
 
     # -- distribution rules ------------------------------------------------------------------------------
 
-    def match(self, besked: kv.Besked, sender: str, municipality: str) -> list[Copy]:
-        """(dueslag, abonnement, trimmed TilladtModtager or None) for every dueslag the message goes to."""
+    def _sender_trim(self, besked: kv.Besked, sender: str) -> list[str]:
+        """TilladtModtager trimmed to the authorities the sender's BeskedAfsend agreements cover for this
+        beskedtype (BeskedAfsend 2.0 trims instead of refusing, DOMAIN.md §4)."""
+        covered = set()
+        for a in self.routes.agreements.values():
+            if a.system == sender and a.service == SEND_SERVICE and a.active:
+                types = self._agreement_types(a)
+                if besked.beskedtype in types or "*" in types:
+                    covered.add(a.municipality)
+        return [t for t in besked.tilladte_modtagere if kv.cvr_of(t) in covered or "*" in covered]
+
+    def match(self, besked: kv.Besked, sender: str, municipality: str, tilladte: list[str] | None = None) -> list[Copy]:
+        """(dueslag, abonnement, trimmed TilladtModtager or None) for every dueslag the message goes to.
+        `tilladte`: TilladtModtager after the sending side's trimming (None: as sent); a message that named
+        TilladtModtager goes only to those left."""
+        tilladte = besked.tilladte_modtagere if tilladte is None else tilladte
         out: dict[str, Copy] = {}
         for a in self.subs.abonnementer.values():
             if a.dueslag in out or besked.beskedtype not in a.beskedtyper:
                 continue
             d = self.subs.dueslag.get(a.dueslag)
-            if d is None or not self._passes(a, besked, sender):
+            if d is None or not self._passes(a, besked, sender, tilladte):
                 continue
             allowed = self._receiver_authorities(d.system, besked.beskedtype)
             if besked.tilladte_modtagere:
-                keep = [t for t in besked.tilladte_modtagere if kv.cvr_of(t) in allowed or "*" in allowed]
+                keep = [t for t in tilladte if kv.cvr_of(t) in allowed or "*" in allowed]
                 if not keep:
                     continue
                 out[a.dueslag] = (a.dueslag, a.uuid, keep)
@@ -274,7 +288,7 @@ class Acceptor:
                     found.add(a.municipality)
         return found
 
-    def _passes(self, a: Abonnement, b: kv.Besked, sender: str) -> bool:
+    def _passes(self, a: Abonnement, b: kv.Besked, sender: str, tilladte: list[str]) -> bool:
         f = a.filtre
         if "afsender" in f:
             sender_uuid = self.routes.systems[sender].uuid
@@ -283,7 +297,7 @@ class Acceptor:
             ):
                 return False
         if "tilladt_modtager" in f:
-            cvrs = {kv.cvr_of(t) for t in b.tilladte_modtagere}
+            cvrs = {kv.cvr_of(t) for t in tilladte}
             if not cvrs & set(f["tilladt_modtager"]):
                 return False
         for key, values in (
