@@ -176,6 +176,8 @@ class Pusher:
                 detail=detail[:4000],
                 duration_ms=ms,
             )
+            if outcome != "leveret":
+                self.rt.metrics.push_failed(d.uuid)
             if outcome == "leveret":
                 await self.store.settle(d.uuid, delivery.besked_id, "delivered", attempts=attempts)
                 await delivery.ack()

@@ -3,6 +3,8 @@ deliver (`push.py`, `pull.py`), its store (`store.py`), and the operations behin
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -47,6 +49,7 @@ class Beskedfordeler:
         self.puller = Puller(self.broker, self.store)
         self.accepted = 0
         self.refused = 0
+        self._depths: asyncio.Task | None = None
 
     @property
     def dueslag(self) -> dict[str, Dueslag]:
@@ -75,8 +78,13 @@ class Beskedfordeler:
         self.puller.start()
         for d in self.dueslag.values():
             await self.pusher.start(d)
+        self._depths = asyncio.create_task(self._watch_depths(), name="bf-depths")
 
     async def stop(self) -> None:
+        if self._depths is not None:
+            self._depths.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._depths
         await self.pusher.stop_all()
         await self.puller.stop()
         await self.broker.stop()  # answers what it is handling, then closes
@@ -86,6 +94,21 @@ class Beskedfordeler:
         for lev, body, received, system, trans in await self.store.waiting_copies():
             copy = self.outbox.render(body.encode(), lev.abonnement, lev.tilladte_modtagere, received, system, trans)
             self.broker.restore(lev.dueslag, lev.besked_id, copy, fejlkoe=lev.state == "fejlkoe")
+
+    async def refresh_depths(self) -> None:
+        """Put each dueslag's depth (messages waiting) into the metrics (`simulator_dueslag_depth`)."""
+        for uuid_ in list(self.dueslag):
+            depth = await self.broker.depth(uuid_)
+            if depth.get("klar") is not None:
+                self.rt.metrics.dueslag_depth(uuid_, int(depth["klar"]))
+
+    async def _watch_depths(self, every_s: float = 5.0) -> None:
+        while True:
+            try:
+                await self.refresh_depths()
+            except Exception as e:  # noqa: BLE001 - a broker hiccup must not end the loop
+                log.debug("reading dueslag depths failed: %s", e)
+            await asyncio.sleep(every_s)
 
     # -- built-in receivers (BeskedReceivers) ------------------------------------------------------------
 
@@ -139,6 +162,7 @@ class Beskedfordeler:
             self.accepted += 1
         else:
             self.refused += 1
+        self.rt.metrics.besked_answered(retur.status)
         await self._record(row, body, retur, channel, correlation_id, t0)
         return retur
 
