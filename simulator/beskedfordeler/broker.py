@@ -100,6 +100,10 @@ class Broker(Protocol):
 
     async def depth(self, dueslag: str) -> dict[str, int | None]: ...
 
+    async def whereabouts(self, dueslag: str) -> tuple[set[str], set[str]] | None:
+        """(BeskedIds ready on the queue, BeskedIds in the error queue) when only the broker knows (receivers
+        pulling over AMQP ack on the broker); None when the simulator's own bookkeeping is complete."""
+
     def health(self) -> dict[str, Any]: ...
 
 
@@ -248,6 +252,9 @@ class InProcessBroker:
             q.ready.append(m)
         q.notify()
         return [m.besked_id for m in moved]
+
+    async def whereabouts(self, dueslag: str) -> None:
+        return None  # pulled over HTTP only: every ack and refusal is settled in bf_levering
 
     async def depth(self, dueslag: str) -> dict[str, int | None]:
         q = self._q(dueslag)

@@ -345,6 +345,26 @@ class RabbitBroker:
             await ch.close()  # everything not acked goes back to its queue, in order
         return seen
 
+    async def whereabouts(self, dueslag: str, limit: int = 5000) -> tuple[set[str], set[str]] | None:
+        """(BeskedIds ready on the dueslag queue, BeskedIds in its error queue), looked at without taking
+        them (taken unacked, then returned in order by closing the channel); None when a queue holds more
+        than `limit` (too many to look at on an admin read). Messages a consumer holds are in neither."""
+        ch = await self._channel()
+        try:
+            ready_q = await ch.declare_queue(dueslag, passive=True)
+            error_q = await ch.declare_queue(error_queue(dueslag), passive=True)
+            if max(ready_q.declaration_result.message_count, error_q.declaration_result.message_count) > limit:
+                return None
+            ready = {m.message_id or "" for m in await self._drain(ch, dueslag)}
+            errors = {m.message_id or "" for m in await self._drain(ch, error_queue(dueslag))}
+            return ready, errors
+        except Exception as e:  # noqa: BLE001 - an admin read must not fail on it
+            log.debug("looking at dueslag %s failed: %s", dueslag, e)
+            return None
+        finally:
+            with contextlib.suppress(Exception):
+                await ch.close()
+
     async def _move(self, source: str, target: str, besked_id: str | None, *, first_only: bool) -> list[str]:
         import aio_pika
 

@@ -82,7 +82,10 @@ class LeveringOut(_Rows):
     besked_id: str
     dueslag: str
     abonnement: str
-    state: str = Field(description="pending | queued | acked | delivered | fejlkoe")
+    state: str = Field(
+        description="pending | queued | udleveret (pulled over AMQP: acked or held by a consumer) | acked "
+        "| delivered | fejlkoe"
+    )
     tilladte_modtagere: list[str] | None
     attempts: int
     updated_at: datetime

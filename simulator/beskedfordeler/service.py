@@ -237,6 +237,31 @@ class Beskedfordeler:
             await self.store.settle(dueslag, bid, "queued")
         return moved
 
+    async def as_the_broker_sees_them(self, levs: list[Any]) -> list[Any]:
+        """Copies (BfLevering rows) with the state of pulled ones as the broker shows them now: receivers
+        pulling over AMQP ack and dead-letter on the broker, unseen by us. A copy still 'queued' that is in
+        the error queue becomes 'fejlkoe' (recorded); one no longer on its queue is 'udleveret' (acked, or
+        held by a consumer; shown, not recorded, since an unacked one comes back)."""
+        pulled = {
+            lev.dueslag
+            for lev in levs
+            if lev.state == "queued" and (d := self.dueslag.get(lev.dueslag)) is not None and d.levering == "pull"
+        }
+        for dueslag in pulled:
+            where = await self.broker.whereabouts(dueslag)
+            if where is None:
+                continue
+            ready, errors = where
+            for lev in levs:
+                if lev.dueslag != dueslag or lev.state != "queued":
+                    continue
+                if lev.besked_id in errors:
+                    await self.store.settle(dueslag, lev.besked_id, "fejlkoe")
+                    lev.state = "fejlkoe"
+                elif lev.besked_id not in ready:
+                    lev.state = "udleveret"
+        return levs
+
     async def genoptag(self, dueslag: str) -> None:
         """Resume push delivery of a stopped dueslag."""
         await self.pusher.resume(self.dueslag[dueslag])

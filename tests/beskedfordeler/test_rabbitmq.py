@@ -262,3 +262,52 @@ async def test_a_crash_between_publish_and_bookkeeping_does_not_duplicate(sim_fa
         await sim.rt.get(Beskedfordeler).wait_distributed()
         got = await asyncio.to_thread(basic_get_all, vhost_url, PULL_DUESLAG, 2)
         assert sorted(p.message_id for _, p, _ in got) == sorted([besked_id(body), besked_id(other)])
+
+
+async def test_admin_status_of_a_message_pulled_over_amqp_follows_ack_and_error_queue(
+    backend, sim_factory, messages_dir, vhost_url, clean
+):
+    """A receiver pulling with its own AMQP client acks (or dead-letters) on the broker: the admin API shows
+    the copy as no longer queued once it was taken, and in the error queue once it was nacked there."""
+    pull_subscription(messages_dir, keep_ky=False)
+    acked, nacked, waiting = statusskift(), statusskift(), statusskift()
+    async with sim_factory(backend, broker_url=vhost_url) as sim:
+        for body in (acked, nacked, waiting):
+            r = await sim.client.post("/beskedfordeler/afsend", content=body)
+            assert statuskode(r.content) == (20, None)
+        await sim.rt.get(Beskedfordeler).wait_distributed()
+
+        def receiver() -> None:
+            conn = pika.BlockingConnection(pika.URLParameters(vhost_url))
+            ch = conn.channel()
+            for body, ack in ((acked, True), (nacked, False)):
+                method, props, _ = ch.basic_get(PULL_DUESLAG, auto_ack=False)
+                assert props.message_id == besked_id(body)
+                if ack:
+                    ch.basic_ack(method.delivery_tag)
+                else:
+                    ch.basic_nack(method.delivery_tag, requeue=False)  # dead-lettered into the error queue
+            conn.close()
+
+        await asyncio.to_thread(receiver)
+
+        async def state(body: bytes) -> str:
+            detail = (await sim.client.get(f"/api/beskedfordeler/beskeder/{besked_id(body)}")).json()
+            [lev] = detail["leveringer"]
+            return lev["state"]
+
+        assert await state(acked) == "udleveret"
+        assert await state(waiting) == "queued"
+        deadline = time.monotonic() + 10
+        while (s := await state(nacked)) != "fejlkoe":  # dead-lettering is asynchronous in RabbitMQ
+            assert time.monotonic() < deadline, s
+            await asyncio.sleep(0.05)
+        listed = (await sim.client.get(f"/api/beskedfordeler/dueslag/{PULL_DUESLAG}/leveringer")).json()
+        assert {x["besked_id"]: x["state"] for x in listed} == {
+            besked_id(acked): "udleveret",
+            besked_id(nacked): "fejlkoe",
+            besked_id(waiting): "queued",
+        }
+        # looking did not take anything: the waiting one is still there for the receiver
+        [(_, props, _)] = await asyncio.to_thread(basic_get_all, vhost_url, PULL_DUESLAG, 1)
+        assert props.message_id == besked_id(waiting)
