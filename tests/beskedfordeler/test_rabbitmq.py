@@ -16,6 +16,7 @@ from pika.exceptions import AMQPError
 from simulator.beskedfordeler import Beskedfordeler
 from simulator.beskedfordeler import kuvert as kv
 from simulator.beskedfordeler.broker import AFSEND_EXCHANGE, error_queue
+from tests.beskedfordeler import conftest as _conftest
 from tests.beskedfordeler.conftest import (
     PULL_ABONNEMENT,
     PULL_DUESLAG,
@@ -27,6 +28,8 @@ from tests.beskedfordeler.conftest import (
     statuskode,
     statusskift,
 )
+
+clean, vhost_url = _conftest.clean, _conftest.vhost_url  # fixtures other suites import from here
 
 
 class KombitSampleClient:
