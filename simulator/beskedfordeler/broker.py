@@ -77,7 +77,8 @@ class Broker(Protocol):
 
     async def start(self, on_afsend: AfsendHandler) -> None: ...
 
-    async def stop(self) -> None: ...
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Take no more; let sent messages being handled get their answer (at most `timeout_s`); close."""
 
     async def declare(self, dueslag: str) -> None: ...
 
@@ -140,7 +141,7 @@ class InProcessBroker:
     async def start(self, on_afsend: AfsendHandler) -> None:
         self.on_afsend = on_afsend  # the embedded mode sends over HTTP or in-process calls only
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = 10.0) -> None:
         for t in list(self._tasks):
             t.cancel()
         for t in list(self._tasks):

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PAUSE_S = 5.0
 MAX_PAUSE_S = 300.0
 BUILTIN = "builtin:"
-STOP_WAIT_S = 5.0
+STOP_WAIT_S = 3.0
 """How long shutdown waits for a push in flight (within the simulator's 10 s SIGTERM bound)."""
 
 Receiver = Callable[[bytes], Awaitable[tuple[int, str]]]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -189,14 +190,15 @@ class RabbitBroker:
     def connected(self) -> bool:
         return self.connection is not None and not self.connection.is_closed and self.last_error is None
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = 10.0) -> None:
         self._stopping = True
+        deadline = time.monotonic() + timeout_s
         if self._afsend_tag is not None and self.connected:
             with contextlib.suppress(Exception):  # take no more
                 channel = await self._afsend_channel.get_underlay_channel()
-                await asyncio.wait_for(channel.basic_cancel(self._afsend_tag), timeout=5)
+                await asyncio.wait_for(channel.basic_cancel(self._afsend_tag), timeout=min(5, timeout_s))
         if self._inflight:  # let messages being handled get their answer
-            await asyncio.wait(list(self._inflight), timeout=10)
+            await asyncio.wait(list(self._inflight), timeout=max(0.1, deadline - time.monotonic()))
         with contextlib.suppress(TimeoutError):  # and their acknowledgements go out
             await asyncio.wait_for(asyncio.gather(*(a.settled_all() for a in self._ackers.values())), timeout=1)
         for cancel in self._cancels:

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+STOP_BUDGET_S = 3.0
+"""How long stopping the Beskedfordeler may take: a push in flight and the messages being answered."""
+
 
 class Beskedfordeler:
     def __init__(self, rt: Runtime) -> None:
@@ -85,10 +88,13 @@ class Beskedfordeler:
             self._depths.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._depths
-        await self.pusher.stop_all()
+        # within STOP_BUDGET_S, so that with uvicorn's 3 s for open requests and the writer's bound the process
+        # ends within 10 s (docs/reliability.md)
+        deadline = time.monotonic() + STOP_BUDGET_S
+        await self.pusher.stop_all(timeout_s=STOP_BUDGET_S)  # a push in flight may finish
         await self.puller.stop()
-        await self.broker.stop()  # answers what it is handling, then closes
-        await self.outbox.stop()
+        await self.broker.stop(timeout_s=max(0.5, deadline - time.monotonic()))  # answers what it handles
+        await self.outbox.stop()  # the relay; the runtime's writer writes what is queued, within its bound
 
     async def _restore_in_process(self) -> None:
         for lev, body, received, system, trans in await self.store.waiting_copies():
