@@ -211,3 +211,25 @@ async def test_a_row_the_database_refuses_is_refused_alone(backend, sim_factory,
         code, text = sender.answer(bad_cid)
         assert code == 40 and "cannot be stored" in text, text
         assert [sender.answer(c)[0] for c in cids] == [20] * 50
+
+
+async def test_lone_surrogates_and_other_encodings_are_refused_40_before_anything_is_stored(backend, sim_factory):
+    """Over HTTP too: a lone surrogate (as UTF-8 bytes, or as a character reference), a UTF-16 message with
+    BOM, invalid UTF-8 and an encoding declaration other than UTF-8 — each 40 UGYLDIG_XML, nothing stored."""
+    base = statusskift()
+    bodies = {
+        "surrogate bytes": base.replace(b"<besked:BeskedVersion>1.0", b"<besked:BeskedVersion>1.\xed\xa0\x800", 1),
+        "surrogate reference": base.replace(b"<besked:BeskedVersion>1.0", b"<besked:BeskedVersion>&#xD800;", 1),
+        "UTF-16 with BOM": utf16_message().decode("utf-16-le").encode("utf-16"),
+        "invalid UTF-8": base.replace(b"<besked:BeskedVersion>1.0", b"<besked:BeskedVersion>\xe6\xf8\xe5", 1),
+        "declared windows-1252": base.replace(b"encoding='utf-8'", b"encoding='windows-1252'", 1),
+    }
+    assert b"encoding='windows-1252'" in bodies["declared windows-1252"]
+    async with sim_factory(backend) as sim:
+        for what, body in bodies.items():
+            r = await sim.client.post("/beskedfordeler/afsend", content=body)
+            code, text = statuskode(r.content)
+            assert code == 40 and text.startswith("UGYLDIG_XML: "), (what, text)
+        assert (await sim.client.get("/api/beskedfordeler/beskeder")).json() == []
+        r = await sim.client.post("/beskedfordeler/afsend", content=base)
+        assert statuskode(r.content) == (20, None)
