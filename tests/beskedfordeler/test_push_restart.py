@@ -5,6 +5,7 @@ middle of a push the repeat carries a higher AntalLeveranceforsoeg; SIGTERM lets
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -26,29 +27,27 @@ STOP_BOUND_S = 10.0
 
 
 class HoldingReceiver:
-    """A push endpoint that holds its first request until `release` is set, then answers 20; every request
-    is noted as (BeskedId, AntalLeveranceforsoeg)."""
+    """A push endpoint that holds a request for a BeskedId in `hold` until that BeskedId's event is set (once),
+    then answers 20; every request is noted as (BeskedId, AntalLeveranceforsoeg)."""
 
     def __init__(self) -> None:
         self.got: list[tuple[str, int]] = []
-        self.first_arrived = threading.Event()
-        self.release = threading.Event()
+        self.hold: dict[str, threading.Event] = {}
         self.arrived = threading.Condition()
         app = FastAPI()
 
         @app.post("/modtag")
         async def modtag(request: Request) -> Response:
-            import asyncio
-
             root = etree.fromstring(await request.body())
             hb = next(root.iter(kv.k("Haendelsesbesked")))
+            bid = kv.unikid(hb.find(kv.k("BeskedId")))
             antal = int(hb.findall(f".//{kv.k('AntalLeveranceforsoeg')}")[-1].text)
             with self.arrived:
-                self.got.append((kv.unikid(hb.find(kv.k("BeskedId"))), antal))
+                self.got.append((bid, antal))
                 self.arrived.notify_all()
-            if len(self.got) == 1:
-                self.first_arrived.set()
-                await asyncio.to_thread(self.release.wait, 30)
+            release = self.hold.pop(bid, None)
+            if release is not None:
+                await asyncio.to_thread(release.wait, 30)
             return Response(
                 '<sts:ModtagBeskedOutput xmlns:sts="urn:oio:sts:1.0.0" xmlns="urn:oio:sagdok:3.0.0">'
                 "<StandardRetur><StatusKode>20</StatusKode></StandardRetur></sts:ModtagBeskedOutput>",
@@ -75,16 +74,22 @@ def _send(sim: SimProcess, body: bytes) -> None:
     assert b"<StatusKode>20</StatusKode>" in r.content, r.text
 
 
-def _attempts(sim: SimProcess) -> list[tuple[int, str]]:
+def _attempts(sim: SimProcess) -> list[tuple[str, int, str]]:
     r = httpx.get(f"{sim.url}/api/beskedfordeler/dueslag/{PUSH_DUESLAG}/forsoeg", timeout=10)
-    return sorted((a["attempt"], a["outcome"]) for a in r.json())
+    return sorted((a["besked_id"], a["attempt"], a["outcome"]) for a in r.json())
 
 
-def test_a_push_repeated_after_sigkill_carries_a_higher_attempt_number(
+def test_push_attempts_are_numbered_across_sigkill_and_sigterm_waits_for_a_push_in_flight(
     tmp_path, routes_dir, messages_dir, vhost_url, clean, database_url
 ):
+    """SIGKILL while the receiver holds message A (it answers 20 after the process died): after the restart
+    A comes again with attempt 2. SIGTERM while it holds B (answered 20 a second later): the process waits
+    for that answer, stops within the bound, and B never comes again."""
     clean(PUSH_DUESLAG)
     receiver = HoldingReceiver()
+    a, b, c = statusskift(), statusskift(), statusskift()
+    release_a, release_b = threading.Event(), threading.Event()
+    receiver.hold = {besked_id(a): release_a, besked_id(b): release_b}
     with LiveServer(receiver.app) as server:
         setup_push(messages_dir, f"{server.url}/modtag")
         env = dict(
@@ -95,51 +100,39 @@ def test_a_push_repeated_after_sigkill_carries_a_higher_attempt_number(
         )
         sim = SimProcess(tmp_path, **env).start()
         try:
-            body = statusskift()
-            _send(sim, body)
-            assert receiver.first_arrived.wait(30)
-            sim.kill()  # mid-push: the receiver has the message, the simulator never hears its answer
-            receiver.release.set()
+            _send(sim, a)
+            receiver.wait_for(1)
+            sim.kill()  # mid-push: the receiver has A, the simulator never hears its answer
+            release_a.set()
             sim = SimProcess(tmp_path, **env).start()
-            got = receiver.wait_for(2)
-            assert got == [(besked_id(body), 1), (besked_id(body), 2)]
-            deadline = time.monotonic() + 10
-            while (tries := _attempts(sim)) != [(1, "sendt"), (2, "leveret")]:
-                assert time.monotonic() < deadline, tries  # the answer of attempt 2 is recorded after it came
-                time.sleep(0.05)
-        finally:
-            sim.stop()
+            assert receiver.wait_for(2) == [(besked_id(a), 1), (besked_id(a), 2)]
 
-
-def test_sigterm_lets_a_push_in_flight_finish_within_the_bound(
-    tmp_path, routes_dir, messages_dir, vhost_url, clean, database_url
-):
-    clean(PUSH_DUESLAG)
-    receiver = HoldingReceiver()
-    with LiveServer(receiver.app) as server:
-        setup_push(messages_dir, f"{server.url}/modtag")
-        env = dict(
-            SIMULATOR_ROUTES_DIR=str(routes_dir),
-            SIMULATOR_MESSAGES_DIR=str(messages_dir),
-            SIMULATOR_DATABASE_URL=database_url,
-            SIMULATOR_BROKER_URL=vhost_url,
-        )
-        sim = SimProcess(tmp_path, **env).start()
-        try:
-            first, second = statusskift(), statusskift()
-            _send(sim, first)
-            assert receiver.first_arrived.wait(30)
+            _send(sim, b)
+            receiver.wait_for(3)
             t0 = time.monotonic()
             sim.proc.terminate()
-            threading.Timer(1.0, receiver.release.set).start()  # the receiver answers 20 a second later
+            threading.Timer(1.0, release_b.set).start()  # the receiver answers 20 a second later
             sim.proc.wait(STOP_BOUND_S + 5)
             stopped_in = time.monotonic() - t0
             assert stopped_in < STOP_BOUND_S, f"stopping took {stopped_in:.1f} s"
+
             sim = SimProcess(tmp_path, **env).start()
-            _send(sim, second)
-            got = receiver.wait_for(2)
-            # the first was delivered once (its 20 was heard before stopping), then the second came
-            assert got == [(besked_id(first), 1), (besked_id(second), 1)], got
+            _send(sim, c)
+            got = receiver.wait_for(4)
+            # B was delivered once (its 20 was heard before stopping), then C came
+            assert got == [(besked_id(a), 1), (besked_id(a), 2), (besked_id(b), 1), (besked_id(c), 1)], got
+            deadline = time.monotonic() + 10
+            expected = sorted(
+                [
+                    (besked_id(a), 1, "sendt"),
+                    (besked_id(a), 2, "leveret"),
+                    (besked_id(b), 1, "leveret"),
+                    (besked_id(c), 1, "leveret"),
+                ]
+            )
+            while (tries := _attempts(sim)) != expected:
+                assert time.monotonic() < deadline, tries  # an answer is recorded a moment after it came
+                time.sleep(0.05)
             print(f"SIGTERM with a push in flight (answered after 1 s): stopped in {stopped_in:.2f} s")
         finally:
             sim.stop()
