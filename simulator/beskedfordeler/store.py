@@ -186,11 +186,6 @@ class BeskedStore:
         async with self.db.session() as s:
             return await s.scalar(select(func.count()).select_from(BfLevering).where(BfLevering.state == "pending"))
 
-    async def add_attempt(self, **values: Any) -> None:
-        """One push attempt (BfForsoeg columns)."""
-        async with self.db.session() as s, s.begin():
-            s.add(BfForsoeg(**values))
-
     async def begin_attempt(self, besked_id: str, dueslag: str, attempt: int, target: str) -> int:
         """Record push attempt `attempt` before it is sent (committed): the copy's attempt count and an
         attempt row with outcome `sendt` (answer not yet known). A crash or restart mid-push then finds the
