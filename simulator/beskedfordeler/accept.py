@@ -4,10 +4,11 @@ passes becomes a `Prepared`, which the outbox stores and answers."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from simulator.beskedfordeler import kuvert as kv
@@ -44,7 +45,35 @@ class Prepared:
     municipality: str
     transaktions_id: str
     copies: list[Copy]
-    future: asyncio.Future
+    stored_at: datetime | None = None  # set by the outbox's writer when stored now (not a repeat)
+    claim: tuple[int | None, list[tuple[str, str]]] = (None, [])  # the outbox's fast-path claim
+
+
+_DECLARED = re.compile(rb"^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?encoding\s*=\s*['\"]([^'\"]*)['\"]")
+
+
+def check_utf8(body: bytes) -> None:
+    """The Beskedfordeler takes UTF-8 only (DOMAIN.md §4): anything else is refused 40 UGYLDIG_XML for this
+    message alone, before it is parsed or stored, so what is stored is text every database can store."""
+    if body[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(body) > 1 and b"\x00" in body[:2]):
+        raise refuse("UGYLDIG_XML", "the message is UTF-16; the Beskedfordeler takes UTF-8 only")
+    nul = body.find(b"\x00")
+    if nul >= 0:
+        raise refuse("UGYLDIG_XML", f"the message holds a NUL byte (byte {nul}), which XML does not allow")
+    m = _DECLARED.match(body)
+    if m and m.group(1).decode("ascii", "replace").lower() not in ("utf-8", "utf8"):
+        raise refuse(
+            "UGYLDIG_XML",
+            f"the message declares encoding '{m.group(1).decode('ascii', 'replace')}'; "
+            "the Beskedfordeler takes UTF-8 only",
+        )
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise refuse(
+            "UGYLDIG_XML",
+            f"the message is not valid UTF-8 (byte {e.start}: {e.reason}); the Beskedfordeler takes UTF-8 only",
+        ) from None
 
 
 class Acceptor:
@@ -60,6 +89,7 @@ class Acceptor:
     def prepare(self, body: bytes, headers: dict[str, str], channel: str, row: dict, proven: Proven | None) -> Prepared:
         """Every check, in the documented order (docs/beskedfordeler.md); raises BeskedRefusal. `row` collects
         what the exchange record names (BeskedId, system, municipality, agreement)."""
+        check_utf8(body)
         try:
             root = parse_xml(body, max_bytes=self.max_body_bytes)
         except SoapFaultError as e:
@@ -104,8 +134,7 @@ class Acceptor:
             system_uuid=system.uuid,
             municipality=municipality,
             transaktions_id=besked.transaktions_id or str(uuid.uuid4()),
-            copies=self.match(besked, system.key, municipality),
-            future=asyncio.get_running_loop().create_future(),
+            copies=self.match(besked, system.key, municipality, self._sender_trim(besked, system.key)),
         )
 
     def _identify(self, named: str | None, besked: kv.Besked, proven: Proven | None = None):
@@ -217,18 +246,32 @@ class Acceptor:
 
     # -- distribution rules ------------------------------------------------------------------------------
 
-    def match(self, besked: kv.Besked, sender: str, municipality: str) -> list[Copy]:
-        """(dueslag, abonnement, trimmed TilladtModtager or None) for every dueslag the message goes to."""
+    def _sender_trim(self, besked: kv.Besked, sender: str) -> list[str]:
+        """TilladtModtager trimmed to the authorities the sender's BeskedAfsend agreements cover for this
+        beskedtype (BeskedAfsend 2.0 trims instead of refusing, DOMAIN.md §4)."""
+        covered = set()
+        for a in self.routes.agreements.values():
+            if a.system == sender and a.service == SEND_SERVICE and a.active:
+                types = self._agreement_types(a)
+                if besked.beskedtype in types or "*" in types:
+                    covered.add(a.municipality)
+        return [t for t in besked.tilladte_modtagere if kv.cvr_of(t) in covered or "*" in covered]
+
+    def match(self, besked: kv.Besked, sender: str, municipality: str, tilladte: list[str] | None = None) -> list[Copy]:
+        """(dueslag, abonnement, trimmed TilladtModtager or None) for every dueslag the message goes to.
+        `tilladte`: TilladtModtager after the sending side's trimming (None: as sent); a message that named
+        TilladtModtager goes only to those left."""
+        tilladte = besked.tilladte_modtagere if tilladte is None else tilladte
         out: dict[str, Copy] = {}
         for a in self.subs.abonnementer.values():
             if a.dueslag in out or besked.beskedtype not in a.beskedtyper:
                 continue
             d = self.subs.dueslag.get(a.dueslag)
-            if d is None or not self._passes(a, besked, sender):
+            if d is None or not self._passes(a, besked, sender, tilladte):
                 continue
             allowed = self._receiver_authorities(d.system, besked.beskedtype)
             if besked.tilladte_modtagere:
-                keep = [t for t in besked.tilladte_modtagere if kv.cvr_of(t) in allowed or "*" in allowed]
+                keep = [t for t in tilladte if kv.cvr_of(t) in allowed or "*" in allowed]
                 if not keep:
                     continue
                 out[a.dueslag] = (a.dueslag, a.uuid, keep)
@@ -245,7 +288,7 @@ class Acceptor:
                     found.add(a.municipality)
         return found
 
-    def _passes(self, a: Abonnement, b: kv.Besked, sender: str) -> bool:
+    def _passes(self, a: Abonnement, b: kv.Besked, sender: str, tilladte: list[str]) -> bool:
         f = a.filtre
         if "afsender" in f:
             sender_uuid = self.routes.systems[sender].uuid
@@ -254,7 +297,7 @@ class Acceptor:
             ):
                 return False
         if "tilladt_modtager" in f:
-            cvrs = {kv.cvr_of(t) for t in b.tilladte_modtagere}
+            cvrs = {kv.cvr_of(t) for t in tilladte}
             if not cvrs & set(f["tilladt_modtager"]):
                 return False
         for key, values in (

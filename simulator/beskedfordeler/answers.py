@@ -55,6 +55,7 @@ class BeskedRefusal(Exception):
 RETUR_CODES: dict[str, tuple[int, str]] = {
     "UGYLDIG_XML": (40, "the body is not well-formed UTF-8 XML (or holds a DTD/entities)"),
     "UGYLDIG_KUVERT": (40, "the Haendelsesbesked does not follow Beskedkuvert.xsd (the text names the element)"),
+    "UGYLDIG_REPLY_TO": (40, "AMQP reply_to is not direct reply-to (amq.rabbitmq.reply-to…); nothing is published"),
     "UGYLDIG_BESKEDDATA": (40, "the Beskeddata does not follow the schema of its beskedtype"),
     "MANGLER_MYNDIGHED": (40, "no ObjektAnsvarligMyndighed (urn:oio:cvr-nr:…) and no sending municipality"),
     "BESKEDID_GENBRUGT": (40, "the BeskedId was already used for a different message"),

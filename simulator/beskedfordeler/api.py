@@ -180,6 +180,7 @@ async def besked(rt: RuntimeDep, besked_id: str) -> BeskedDetail:
     if found is None:
         raise HTTPException(404, f"no accepted message {besked_id}")
     r, levs, tries = found
+    levs = await _bf(rt).as_the_broker_sees_them(levs)
     return BeskedDetail.model_validate(
         {c: getattr(r, c) for c in BeskedOut.model_fields}
         | {
@@ -239,9 +240,10 @@ async def leveringer(
     before: Before = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list:
-    """Copies for a dueslag (state pending | queued | acked | delivered | fejlkoe), newest first. Page on
-    with `before` = the last item's `seq`."""
-    return await _bf(rt).store.leveringer(uuid, state=state, before=before, limit=limit)
+    """Copies for a dueslag (state pending | queued | udleveret | acked | delivered | fejlkoe), newest first.
+    Page on with `before` = the last item's `seq`. Pulled over AMQP: as the broker shows them now."""
+    bf = _bf(rt)
+    return await bf.as_the_broker_sees_them(await bf.store.leveringer(uuid, state=state, before=before, limit=limit))
 
 
 @admin_router.post("/dueslag/{uuid}/flytbeskedtilfejlkoe", response_model=Moved)

@@ -59,6 +59,15 @@ class AfsendRequest:
     reply_to: str | None
 
 
+DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
+
+
+def is_direct_reply_to(reply_to: str | None) -> bool:
+    """Whether `reply_to` is RabbitMQ's direct reply-to (the pseudo-queue, or the per-channel name a sender's
+    message carries: `amq.rabbitmq.reply-to.<token>`): the only place the Beskedfordeler answers."""
+    return bool(reply_to) and (reply_to == DIRECT_REPLY_TO or reply_to.startswith(DIRECT_REPLY_TO + "."))
+
+
 AfsendHandler = Callable[[AfsendRequest], Awaitable[bytes]]
 Consumer = Callable[[Delivery], Awaitable[None]]
 
@@ -68,7 +77,8 @@ class Broker(Protocol):
 
     async def start(self, on_afsend: AfsendHandler) -> None: ...
 
-    async def stop(self) -> None: ...
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Take no more; let sent messages being handled get their answer (at most `timeout_s`); close."""
 
     async def declare(self, dueslag: str) -> None: ...
 
@@ -90,6 +100,10 @@ class Broker(Protocol):
         """Move messages (one by BeskedId, or all) from the error queue back to the dueslag queue."""
 
     async def depth(self, dueslag: str) -> dict[str, int | None]: ...
+
+    async def whereabouts(self, dueslag: str) -> tuple[set[str], set[str]] | None:
+        """(BeskedIds ready on the queue, BeskedIds in the error queue) when only the broker knows (receivers
+        pulling over AMQP ack on the broker); None when the simulator's own bookkeeping is complete."""
 
     def health(self) -> dict[str, Any]: ...
 
@@ -127,7 +141,7 @@ class InProcessBroker:
     async def start(self, on_afsend: AfsendHandler) -> None:
         self.on_afsend = on_afsend  # the embedded mode sends over HTTP or in-process calls only
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = 10.0) -> None:
         for t in list(self._tasks):
             t.cancel()
         for t in list(self._tasks):
@@ -239,6 +253,9 @@ class InProcessBroker:
             q.ready.append(m)
         q.notify()
         return [m.besked_id for m in moved]
+
+    async def whereabouts(self, dueslag: str) -> None:
+        return None  # pulled over HTTP only: every ack and refusal is settled in bf_levering
 
     async def depth(self, dueslag: str) -> dict[str, int | None]:
         q = self._q(dueslag)

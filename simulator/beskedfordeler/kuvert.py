@@ -244,9 +244,9 @@ class Leverance:
 
 
 def delivered_copy(original: bytes | etree._Element, lev: Leverance, *, in_place: bool = False) -> etree._Element:
-    """The copy a dueslag receives: TilladtModtager trimmed, TransaktionsId/Kildesystem filled in,
-    and a Leverancerute (ErLeveretIHenholdTil + AntalLeveranceforsoeg) appended. A parsed original is
-    copied first, unless `in_place` (the caller's last use of it)."""
+    """The copy a dueslag receives: TilladtModtager trimmed, TransaktionsId filled in, Kildesystem set to the
+    identified sender, and a Leverancerute (ErLeveretIHenholdTil + AntalLeveranceforsoeg) appended. A parsed
+    original is copied first, unless `in_place` (the caller's last use of it)."""
     from simulator.soap.envelope import parse_xml
 
     if isinstance(original, bytes):
@@ -264,7 +264,9 @@ def delivered_copy(original: bytes | etree._Element, lev: Leverance, *, in_place
     kids = _first_children(li)
     if t["TransaktionsId"] not in kids:
         _insert_in_order(li, _unik(li, "TransaktionsId", lev.transaktions_id))
-    if t["Kildesystem"] not in kids and lev.kildesystem:
+    if lev.kildesystem:  # the Beskedfordeler names the identified sender, whatever the sender wrote
+        if t["Kildesystem"] in kids:
+            li.remove(kids[t["Kildesystem"]])
         _insert_in_order(li, _aktoer(li, "Kildesystem", lev.kildesystem))
     ruter = kids.get(t["Leveranceruter"])
     if ruter is None:

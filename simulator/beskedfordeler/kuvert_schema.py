@@ -177,56 +177,85 @@ def _check(el: etree._Element, type_name: str, path: str) -> None:
 
 
 def check_structure(root: etree._Element) -> None:
-    """Raise KuvertError unless `root` is a Haendelsesbesked that follows Beskedkuvert.xsd.
+    """Raise KuvertError unless `root` is a Haendelsesbesked that follows Beskedkuvert.xsd and carries a UUID
+    as BeskedId.
 
-    First `_quick_schema()` (C speed): what it accepts, the element walk below accepts too. Anything else
-    (including what the walk accepts but the schema is stricter about) is decided, and explained, by the walk."""
-    if root.tag == _HAENDELSESBESKED and _quick_schema().validate(root):
-        return
+    `_quick_schema()` decides (C speed): it has the official schema's elements, order, cardinality, value
+    types (xs:dateTime, xs:boolean, xs:integer), no mixed content, no attributes and no nil, so it is at least
+    as strict (tests/beskedfordeler/test_kuvert_differential.py proves it against the official file). When it
+    refuses, the element walk below explains where, in words; the schema's own message where the walk finds
+    nothing."""
     if root.tag != _HAENDELSESBESKED:
         raise KuvertError("/", f"root element is {root.tag}, expected {_HAENDELSESBESKED}")
-    _check(root, "Haendelsesbesked", "/Haendelsesbesked")
+    schema = _quick_schema()
+    if not schema.validate(root):
+        err = schema.error_log.last_error
+        _check(root, "Haendelsesbesked", "/Haendelsesbesked")
+        raise KuvertError(f"line {err.line}", _schema_message(err.message))
+    _check_besked_id(root)
+
+
+def _schema_message(message: str) -> str:
+    """libxml2's message without our internal schema's type names."""
+    return re.sub(r"\{urn:simulator:[^}]*\}", "", message)
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _check_besked_id(root: etree._Element) -> None:
+    """BeskedId is a UUID (UUIDIdentifikator): receivers use it as their idempotency key."""
+    el = root.find(k("BeskedId"))
+    uuid_el = el.find(sd("UUIDIdentifikator")) if el is not None else None
+    value = (uuid_el.text or "").strip() if uuid_el is not None else ""
+    if uuid_el is None or not _UUID.fullmatch(value):
+        shown = f"'{value}'" if uuid_el is not None else "not a UUIDIdentifikator"
+        raise KuvertError("/Haendelsesbesked/BeskedId", f"{shown} is not a UUID; every message needs a new UUID")
 
 
 _HAENDELSESBESKED = k("Haendelsesbesked")
 _XS = "http://www.w3.org/2001/XMLSchema"
-_INTEGER_XSD = r"[+\-]?[0-9]+"
-_DATETIME_XSD = r"-?[0-9]{4,}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+\-][0-9]{2}:[0-9]{2})?"
+_DS = "http://www.w3.org/2000/09/xmldsig#"
+_SIGNATUR = {"ObjektRegistreringLokalUdvidelse": "AfsenderSystemSignatur"}
+_SIGNATUR["LeveranceinformationLokalUdvidelse"] = "BeskedfordelerSignatur"
 
 
-def _quick_schema_documents() -> tuple[str, str]:
-    """An XSD made from `_TYPES` that accepts a subset of what `_check` accepts: the same elements, order
-    and cardinality; no attributes, no text between elements, no whitespace around values, only ASCII
-    digits, no kuvert `…Signatur` in the local extensions, no un-namespaced extension elements (all of
-    which `_check` allows, and then decides)."""
+def _quick_schema_documents() -> tuple[str, str, str]:
+    """An XSD made from `_TYPES` with the official schema's content models and value types: the same
+    elements, order and cardinality; xs:dateTime, xs:boolean, xs:integer values; Beskeddata any elements
+    but no text; no attributes (but xsi:…) and nothing nillable. (Inside a ds:Signature it checks nothing.)"""
     leaf = {_UNIKID: "k:UnikId", _AKTOER: "k:Aktoer", _TIDSPUNKT: "k:Tidspunkt", _STRING: "xs:string"}
-    leaf |= {_INTEGER: "k:Integer", _ANY: "k:Any", _LOKAL: "k:Lokal"}
+    leaf |= {_INTEGER: "xs:integer", _ANY: "k:Any"}
     types = []
     for name, spec in _TYPES.items():
         particles = "".join(
-            f'<xs:element name="{el}" type="{leaf.get(sub, "k:" + sub)}" minOccurs="{lo}" '
-            f'maxOccurs="{"unbounded" if hi is None else hi}" block="#all"/>'
+            f'<xs:element name="{el}" type="{"k:" + el if sub == _LOKAL else leaf.get(sub, "k:" + sub)}" '
+            f'minOccurs="{lo}" maxOccurs="{"unbounded" if hi is None else hi}" block="#all"/>'
             for el, lo, hi, sub in spec
         )
         if name == "LeveranceruteLU":
             particles += '<xs:any namespace="##other" processContents="skip" minOccurs="0" maxOccurs="unbounded"/>'
         types.append(f'<xs:complexType name="{name}"><xs:sequence>{particles}</xs:sequence></xs:complexType>')
-    kuvert = f"""<xs:schema xmlns:xs="{_XS}" xmlns:k="{KUVERT}" xmlns:sd="{SAGDOK}" targetNamespace="{KUVERT}"
-    elementFormDefault="qualified" blockDefault="#all">
+    for el, signatur in _SIGNATUR.items():
+        types.append(
+            f'<xs:complexType name="{el}"><xs:sequence><xs:element name="{signatur}" minOccurs="0" '
+            f'block="#all"><xs:complexType><xs:sequence><xs:element ref="ds:Signature"/></xs:sequence>'
+            "</xs:complexType></xs:element>"
+            '<xs:any namespace="##other" processContents="skip" minOccurs="0" maxOccurs="unbounded"/>'
+            "</xs:sequence></xs:complexType>"
+        )
+    kuvert = f"""<xs:schema xmlns:xs="{_XS}" xmlns:k="{KUVERT}" xmlns:sd="{SAGDOK}" xmlns:ds="{_DS}"
+    targetNamespace="{KUVERT}" elementFormDefault="qualified" blockDefault="#all">
   <xs:import namespace="{SAGDOK}" schemaLocation="quick-sagdok.xsd"/>
+  <xs:import namespace="{_DS}" schemaLocation="quick-ds.xsd"/>
   <xs:element name="Haendelsesbesked" type="k:Haendelsesbesked"/>
   <xs:complexType name="UnikId"><xs:choice><xs:element ref="sd:UUIDIdentifikator"/>
     <xs:element ref="sd:URNIdentifikator"/></xs:choice></xs:complexType>
   <xs:complexType name="Aktoer"><xs:sequence><xs:element ref="sd:UUIDIdentifikator"/></xs:sequence></xs:complexType>
   <xs:complexType name="Tidspunkt"><xs:choice><xs:element ref="sd:TidsstempelDatoTid"/>
     <xs:element ref="sd:GraenseIndikator"/></xs:choice></xs:complexType>
-  <xs:simpleType name="Integer"><xs:restriction base="xs:string"><xs:pattern value="{_INTEGER_XSD}"/>
-    </xs:restriction></xs:simpleType>
-  <xs:complexType name="Any" mixed="true"><xs:sequence>
+  <xs:complexType name="Any"><xs:sequence>
     <xs:any namespace="##any" processContents="skip" minOccurs="0" maxOccurs="unbounded"/></xs:sequence>
-    <xs:anyAttribute namespace="##any" processContents="skip"/></xs:complexType>
-  <xs:complexType name="Lokal"><xs:sequence>
-    <xs:any namespace="##other" processContents="skip" minOccurs="0" maxOccurs="unbounded"/></xs:sequence>
   </xs:complexType>
   {"".join(types)}
 </xs:schema>"""
@@ -234,23 +263,27 @@ def _quick_schema_documents() -> tuple[str, str]:
     blockDefault="#all">
   <xs:element name="UUIDIdentifikator" type="xs:string"/>
   <xs:element name="URNIdentifikator" type="xs:string"/>
-  <xs:element name="TidsstempelDatoTid"><xs:simpleType><xs:restriction base="xs:string">
-    <xs:pattern value="{_DATETIME_XSD}"/></xs:restriction></xs:simpleType></xs:element>
-  <xs:element name="GraenseIndikator"><xs:simpleType><xs:restriction base="xs:string">
-    <xs:enumeration value="true"/><xs:enumeration value="false"/><xs:enumeration value="1"/>
-    <xs:enumeration value="0"/></xs:restriction></xs:simpleType></xs:element>
+  <xs:element name="TidsstempelDatoTid" type="xs:dateTime"/>
+  <xs:element name="GraenseIndikator" type="xs:boolean"/>
 </xs:schema>"""
-    return kuvert, sagdok
+    ds = f"""<xs:schema xmlns:xs="{_XS}" targetNamespace="{_DS}" elementFormDefault="qualified">
+  <xs:element name="Signature"><xs:complexType><xs:sequence>
+    <xs:any namespace="##any" processContents="skip" minOccurs="0" maxOccurs="unbounded"/></xs:sequence>
+    <xs:anyAttribute namespace="##any" processContents="skip"/></xs:complexType></xs:element>
+</xs:schema>"""
+    return kuvert, sagdok, ds
 
 
 @functools.cache
 def _quick_schema() -> etree.XMLSchema:
-    kuvert, sagdok = _quick_schema_documents()
+    kuvert, sagdok, ds = _quick_schema_documents()
+    docs = {"quick-sagdok.xsd": sagdok, "quick-ds.xsd": ds}
 
     class Resolver(etree.Resolver):
         def resolve(self, url, _id, context):
-            if url.endswith("quick-sagdok.xsd"):
-                return self.resolve_string(sagdok, context)
+            name = url.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+            if name in docs:
+                return self.resolve_string(docs[name], context)
             return None
 
     parser = etree.XMLParser(no_network=True, resolve_entities=False)

@@ -65,7 +65,7 @@ class BfForsoeg(Base):
     attempt: Mapped[int] = mapped_column(Integer, nullable=False)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     target: Mapped[str] = mapped_column(String(512), nullable=False)
-    outcome: Mapped[str] = mapped_column(String(16), nullable=False)  # leveret | pause | stoppet
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False)  # sendt (unanswered) | leveret | pause | stoppet
     http_status: Mapped[int | None] = mapped_column(Integer)
     statuskode: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[str] = mapped_column(Text, nullable=False, default="")

@@ -1,5 +1,7 @@
-"""The outbox: the writer stores accepted messages in batches (a message is answered once its batch is
-committed) and the relay publishes each stored copy to its dueslag on the broker.
+"""The outbox: accepted messages are stored through the database's group commit (`simulator.store.group`, a
+lane of the runtime's one writer: a message is answered once its batch is committed, and a message the
+database refuses is refused alone, 40, never failing its batch) and the relay publishes each stored copy to
+its dueslag on the broker.
 
 The relay has two ways: the fast path publishes the copies of a batch just committed from memory (parsed, no
 read-back), in the order they were stored; the database pass publishes whatever is still pending (at start,
@@ -16,12 +18,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
+from simulator.beskedfordeler import batch_sql
 from simulator.beskedfordeler import kuvert as kv
 from simulator.beskedfordeler.answers import Retur
 from simulator.beskedfordeler.broker import Broker, BrokerUnavailable
 from simulator.beskedfordeler.store import BeskedStore
+from simulator.store.group import GroupCommit
 
 if TYPE_CHECKING:
     from simulator.beskedfordeler.accept import Prepared
@@ -34,11 +39,11 @@ FORDELINGSSYSTEM = "256e1a88-396f-43fc-8353-a35f5cfd49b9"
 
 
 class Outbox:
-    def __init__(self, store: BeskedStore, broker: Broker, routes: RouteTable, *, queue_size: int = 20_000) -> None:
+    def __init__(self, store: BeskedStore, broker: Broker, routes: RouteTable, group: GroupCommit) -> None:
         self.store = store
         self.broker = broker
         self.routes = routes
-        self.incoming: asyncio.Queue[Prepared] = asyncio.Queue(maxsize=queue_size)
+        self.lane = group.lane("bf-beskeder", self._write_in, on_refused=self._refused, after_commit=self._stored)
         self._relay_wake = asyncio.Event()
         # the fast path: messages just stored go to the relay in memory (parsed), in the order they were
         # stored; their copies are published without reading them back. `_fast_keys` are the
@@ -52,16 +57,11 @@ class Outbox:
         self._tasks: list[asyncio.Task] = []
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._writer(), name="bf-writer"),
-            asyncio.create_task(self._relay(), name="bf-relay"),
-        ]
+        self._tasks = [asyncio.create_task(self._relay(), name="bf-relay")]
 
-    async def stop(self, timeout: float = 30) -> None:
-        """Let what was accepted reach the database, then stop."""
-        deadline = time.monotonic() + timeout
-        while not self.incoming.empty() and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+    async def stop(self) -> None:
+        """Stop the relay (copies not yet published stay pending: the next start publishes them). What is
+        queued for the writer is written by the runtime's writer as it stops, within its bound."""
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -69,56 +69,63 @@ class Outbox:
                 await t
 
     async def submit(self, prepared: Prepared) -> Retur:
-        """Queue a checked message for the writer; its answer once stored (or refused)."""
-        if self.incoming.full():
-            await self.incoming.put(prepared)
-        else:
-            self.incoming.put_nowait(prepared)
-        return await prepared.future
+        """Store a checked message through the group commit; its answer once stored (or refused)."""
+        fast, epoch = self._fast_on, self._fast_epoch
+        keys = [(prepared.besked.besked_id, d) for d, _, _ in prepared.copies] if fast else []
+        # claimed before the commit: once the rows are visible the database pass must leave them alone
+        self._fast_keys.update(keys)
+        prepared.claim = (epoch if fast else None, keys)
+        try:
+            return await self.lane.submit(prepared)
+        except Exception as e:  # noqa: BLE001 - answer 50: the database is unavailable, nothing was accepted
+            self._fast_keys.difference_update(keys)
+            log.warning("storing message %s failed: %s", prepared.besked.besked_id, e)
+            return Retur(50, "INTERN_FEJL", f"storing the message failed: {type(e).__name__}: {e}"[:500])
 
-    # -- writer ------------------------------------------------------------------------------------------
+    # -- the writer's lane (runs inside the group commit's transaction) ----------------------------------
 
-    async def _writer(self) -> None:
-        while True:
-            batch = [await self.incoming.get()]
-            while len(batch) < 500 and not self.incoming.empty():
-                batch.append(self.incoming.get_nowait())
-            fast, epoch = self._fast_on, self._fast_epoch
-            keys = [(p.besked.besked_id, d) for p in batch for d, _, _ in p.copies] if fast else []
-            # claimed before the commit: once the rows are visible the database pass must leave them alone
-            self._fast_keys.update(keys)
-            stored: list[Prepared] = []
-            now = datetime.now(UTC)
-            try:
-                try:
-                    stored = await self._persist(batch, now)
-                except IntegrityError:
-                    # SQLite: another process stored one of these BeskedIds a moment ago; once more, and it is a
-                    # repeat (PostgreSQL inserts ON CONFLICT DO NOTHING and needs no second try)
-                    stored = await self._persist(batch, now)
-            except Exception as e:  # noqa: BLE001 - answer 50: nothing of the batch was accepted
-                log.exception("persisting %d messages failed", len(batch))
-                for p in batch:
-                    if not p.future.done():
-                        p.future.set_result(Retur(50, "INTERN_FEJL", f"storing the message failed: {e}"))
-            if fast and self._fast_on and self._fast_epoch == epoch:  # claimed all along: the fast path has them
-                mine = {(p.besked.besked_id, d) for p in stored for d, _, _ in p.copies}
-                self._fast_keys.difference_update(k for k in keys if k not in mine)
-                self._fast.extend((p, now) for p in stored if p.copies)
+    @staticmethod
+    def _write_in(conn: Connection, batch: list[Prepared]) -> list[Retur]:
+        """Store a batch (one transaction, shared with the other lanes): 20 when stored (or a repeat of a
+        stored one), 40 for a reused BeskedId. `stored_at` is set on the messages stored now."""
+        now = datetime.now(UTC)
+        out = []
+        for p, retur, new in batch_sql.persist_batch(conn, batch=batch, now=now):
+            p.stored_at = now if new else None
+            out.append(retur)
+        return out
+
+    @classmethod
+    def _refused(cls, conn: Connection, p: Prepared, error: BaseException) -> Retur:
+        """The database refused this message (alone: its neighbours were stored without it). A BeskedId
+        another process stored a moment ago makes it a repeat (answered as such); anything else is refused 40
+        for this message alone, never retried."""
+        if isinstance(error, IntegrityError):
+            return cls._write_in(conn, [p])[0]
+        p.stored_at = None
+        return Retur(
+            40,
+            "UGYLDIG_XML",
+            f"the message cannot be stored ({type(error).__name__}: {str(error).splitlines()[0][:300]})",
+            p.besked.besked_id,
+        )
+
+    def _stored(self, items: list[Prepared]) -> None:
+        """After a commit (in batch order): messages stored now go the fast way when it held their copies
+        all along; every other claim is released."""
+        for p in items:
+            epoch, keys = p.claim
+            if (
+                p.stored_at is not None
+                and p.copies
+                and epoch is not None
+                and self._fast_on
+                and epoch == self._fast_epoch
+            ):
+                self._fast.append((p, p.stored_at))
             else:
                 self._fast_keys.difference_update(keys)
-            self._relay_wake.set()
-
-    async def _persist(self, batch: list[Prepared], now: datetime) -> list[Prepared]:
-        """Store a batch in one transaction, then answer each message: 20 when stored (or a repeat of a
-        stored one), 40 for a reused BeskedId. Returns the messages stored now (not the repeats)."""
-        stored = []
-        for p, r, new in await self.store.persist(batch, now):
-            if new:
-                stored.append(p)
-            if not p.future.done():
-                p.future.set_result(r)
-        return stored
+        self._relay_wake.set()
 
     # -- relay -------------------------------------------------------------------------------------------
 
@@ -280,7 +287,7 @@ class Outbox:
         """Return once nothing accepted is still waiting to reach the broker (tests, bench)."""
         deadline = time.monotonic() + timeout
         while True:
-            if self.incoming.empty() and not await self.store.pending_count():
+            if not self.lane.pending and not await self.store.pending_count():
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError("messages are still waiting to be distributed")

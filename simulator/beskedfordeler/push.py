@@ -11,7 +11,6 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from simulator.beskedfordeler import kuvert as kv
@@ -28,6 +27,8 @@ log = logging.getLogger(__name__)
 DEFAULT_PAUSE_S = 5.0
 MAX_PAUSE_S = 300.0
 BUILTIN = "builtin:"
+STOP_WAIT_S = 3.0
+"""How long shutdown waits for a push in flight (within the simulator's 10 s SIGTERM bound)."""
 
 Receiver = Callable[[bytes], Awaitable[tuple[int, str]]]
 """A receiver inside the simulator: takes a ModtagBeskedInput body, answers (StatusKode, FejlbeskedTekst)."""
@@ -44,6 +45,8 @@ class Pusher:
         self._consumers: dict[str, Callable[[], Awaitable[None]]] = {}
         self._token: dict[str, object] = {}  # push dueslag → its current consumer (older handlers give up)
         self._lock: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # one push at a time per dueslag
+        self._stopping = asyncio.Event()  # set at shutdown (stop_all)
+        self._active: set[asyncio.Task] = set()  # handlers running _push
 
     def consuming(self, dueslag: str) -> bool:
         return dueslag in self._consumers
@@ -83,7 +86,16 @@ class Pusher:
         if cancel is not None:
             await cancel()
 
-    async def stop_all(self) -> None:
+    async def stop_all(self, timeout_s: float = STOP_WAIT_S) -> None:
+        """Shutdown: no new attempt starts, pauses end, and a push in flight may finish (its answer recorded,
+        the message acked) for at most `timeout_s`; then the consumers are cancelled (what they hold returns
+        to the dueslag, and its next attempt is numbered on)."""
+        self._stopping.set()
+        active = [t for t in self._active if t is not asyncio.current_task()]
+        if active:
+            _, late = await asyncio.wait(active, timeout=timeout_s)
+            if late:
+                log.warning("stopping: %d push(es) still in flight after %.0f s", len(late), timeout_s)
         for uuid_ in list(self._consumers):
             with contextlib.suppress(Exception):
                 await self.stop(uuid_)
@@ -105,12 +117,22 @@ class Pusher:
         """Push one message until the receiver answers 20 or delivery stops. One push at a time per dueslag:
         on RabbitMQ the handler of a cancelled consumer may still run when the message it holds is redelivered
         to the next consumer, which must then see what that handler did (its attempts, or that it delivered)."""
-        async with self._lock[d.uuid]:
-            await self._push_locked(d, delivery, token)
+        task = asyncio.current_task()
+        if task is not None:
+            self._active.add(task)
+        try:
+            async with self._lock[d.uuid]:
+                await self._push_locked(d, delivery, token)
+        finally:
+            self._active.discard(task)
 
     async def _push_locked(self, d: Dueslag, delivery: Delivery, token: object) -> None:
-        def stale() -> bool:  # delivery stopped, or this handler's consumer was cancelled
-            return d.uuid in self.subs.stopped or (token is not None and self._token.get(d.uuid) is not token)
+        def stale() -> bool:  # delivery stopped, shutting down, or this handler's consumer was cancelled
+            return (
+                d.uuid in self.subs.stopped
+                or self._stopping.is_set()
+                or (token is not None and self._token.get(d.uuid) is not token)
+            )
 
         async def hand_back() -> None:  # the pause lets a pending cancel land instead of a redelivery loop
             await asyncio.sleep(0.05)
@@ -134,6 +156,8 @@ class Pusher:
             attempts += 1
             kv.set_forsoeg(root, attempts)
             body = kv.modtag_besked_input(root)
+            # recorded (committed) before it is sent: a repeat after a crash or restart counts on from here
+            seq = await self.store.begin_attempt(delivery.besked_id, d.uuid, attempts, d.callback or "")
             t0 = time.perf_counter()
             http_status, code, detail = await self._send(d, body)
             ms = (time.perf_counter() - t0) * 1000
@@ -144,18 +168,16 @@ class Pusher:
             else:
                 outcome = "stoppet"
                 detail = detail or (f"StatusKode {code}" if code is not None else "no StatusKode in the answer")
-            await self.store.add_attempt(
-                besked_id=delivery.besked_id,
-                dueslag=d.uuid,
-                attempt=attempts,
-                at=datetime.now(UTC),
-                target=d.callback or "",
+            await self.store.end_attempt(
+                seq,
                 outcome=outcome,
                 http_status=http_status,
                 statuskode=code,
                 detail=detail[:4000],
                 duration_ms=ms,
             )
+            if outcome != "leveret":
+                self.rt.metrics.push_failed(d.uuid)
             if outcome == "leveret":
                 await self.store.settle(d.uuid, delivery.besked_id, "delivered", attempts=attempts)
                 await delivery.ack()
@@ -163,7 +185,8 @@ class Pusher:
             await self.store.settle(d.uuid, delivery.besked_id, "queued", attempts=attempts)
             if outcome == "pause":
                 self.paused_until[d.uuid] = time.monotonic() + pause
-                await asyncio.sleep(pause)
+                with contextlib.suppress(TimeoutError):  # shutdown ends the pause (the message is handed back)
+                    await asyncio.wait_for(self._stopping.wait(), pause)
                 self.paused_until.pop(d.uuid, None)
                 pause = min(pause * 2, MAX_PAUSE_S)
                 continue

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,6 +30,7 @@ from simulator.beskedfordeler.broker import (
     Consumer,
     Delivery,
     error_queue,
+    is_direct_reply_to,
 )
 
 log = logging.getLogger(__name__)
@@ -143,7 +145,8 @@ class RabbitBroker:
                 acks.nack(tag)
                 return
             try:
-                if props.reply_to:
+                if is_direct_reply_to(props.reply_to):
+                    # only over direct reply-to, never into a queue the sender names (a dueslag, say);
                     # direct reply-to: if the sender went away the reply is dropped (not mandatory). Published on
                     # the delivering channel without waiting for the socket write, like the ack below.
                     await channel.basic_publish(
@@ -187,14 +190,15 @@ class RabbitBroker:
     def connected(self) -> bool:
         return self.connection is not None and not self.connection.is_closed and self.last_error is None
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = 10.0) -> None:
         self._stopping = True
+        deadline = time.monotonic() + timeout_s
         if self._afsend_tag is not None and self.connected:
             with contextlib.suppress(Exception):  # take no more
                 channel = await self._afsend_channel.get_underlay_channel()
-                await asyncio.wait_for(channel.basic_cancel(self._afsend_tag), timeout=5)
+                await asyncio.wait_for(channel.basic_cancel(self._afsend_tag), timeout=min(5, timeout_s))
         if self._inflight:  # let messages being handled get their answer
-            await asyncio.wait(list(self._inflight), timeout=10)
+            await asyncio.wait(list(self._inflight), timeout=max(0.1, deadline - time.monotonic()))
         with contextlib.suppress(TimeoutError):  # and their acknowledgements go out
             await asyncio.wait_for(asyncio.gather(*(a.settled_all() for a in self._ackers.values())), timeout=1)
         for cancel in self._cancels:
@@ -342,6 +346,26 @@ class RabbitBroker:
         finally:
             await ch.close()  # everything not acked goes back to its queue, in order
         return seen
+
+    async def whereabouts(self, dueslag: str, limit: int = 5000) -> tuple[set[str], set[str]] | None:
+        """(BeskedIds ready on the dueslag queue, BeskedIds in its error queue), looked at without taking
+        them (taken unacked, then returned in order by closing the channel); None when a queue holds more
+        than `limit` (too many to look at on an admin read). Messages a consumer holds are in neither."""
+        ch = await self._channel()
+        try:
+            ready_q = await ch.declare_queue(dueslag, passive=True)
+            error_q = await ch.declare_queue(error_queue(dueslag), passive=True)
+            if max(ready_q.declaration_result.message_count, error_q.declaration_result.message_count) > limit:
+                return None
+            ready = {m.message_id or "" for m in await self._drain(ch, dueslag)}
+            errors = {m.message_id or "" for m in await self._drain(ch, error_queue(dueslag))}
+            return ready, errors
+        except Exception as e:  # noqa: BLE001 - an admin read must not fail on it
+            log.debug("looking at dueslag %s failed: %s", dueslag, e)
+            return None
+        finally:
+            with contextlib.suppress(Exception):
+                await ch.close()
 
     async def _move(self, source: str, target: str, besked_id: str | None, *, first_only: bool) -> list[str]:
         import aio_pika

@@ -82,7 +82,10 @@ class LeveringOut(_Rows):
     besked_id: str
     dueslag: str
     abonnement: str
-    state: str = Field(description="pending | queued | acked | delivered | fejlkoe")
+    state: str = Field(
+        description="pending | queued | udleveret (pulled over AMQP: acked or held by a consumer) | acked "
+        "| delivered | fejlkoe"
+    )
     tilladte_modtagere: list[str] | None
     attempts: int
     updated_at: datetime
@@ -95,7 +98,7 @@ class ForsoegOut(_Rows):
     attempt: int
     at: datetime
     target: str
-    outcome: str = Field(description="leveret | pause | stoppet")
+    outcome: str = Field(description="sendt (recorded before it is sent, no answer yet) | leveret | pause | stoppet")
     http_status: int | None
     statuskode: int | None
     detail: str

@@ -3,6 +3,8 @@ deliver (`push.py`, `pull.py`), its store (`store.py`), and the operations behin
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -10,8 +12,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from simulator.beskedfordeler.accept import Acceptor
-from simulator.beskedfordeler.answers import SEND_SERVICE, BeskedRefusal, Credentials, Retur, SenderVerifier
-from simulator.beskedfordeler.broker import AfsendRequest, Broker, make_broker
+from simulator.beskedfordeler.answers import SEND_SERVICE, BeskedRefusal, Credentials, Retur, SenderVerifier, refuse
+from simulator.beskedfordeler.broker import DIRECT_REPLY_TO, AfsendRequest, Broker, is_direct_reply_to, make_broker
 from simulator.beskedfordeler.config import (
     Abonnement,
     Dueslag,
@@ -32,6 +34,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+STOP_BUDGET_S = 3.0
+"""How long stopping the Beskedfordeler may take: a push in flight and the messages being answered."""
+
 
 class Beskedfordeler:
     def __init__(self, rt: Runtime) -> None:
@@ -42,11 +47,12 @@ class Beskedfordeler:
         self.store = BeskedStore(rt.db)
         self.sender_verifier: SenderVerifier | None = None  # set by simulator.security (docs/security.md)
         self.acceptor = Acceptor(self.cfg, rt.routes, self.subs, max_body_bytes=rt.settings.max_body_bytes)
-        self.outbox = Outbox(self.store, self.broker, rt.routes)
+        self.outbox = Outbox(self.store, self.broker, rt.routes, rt.writer)
         self.pusher = Pusher(rt, self.broker, self.store, self.subs)
         self.puller = Puller(self.broker, self.store)
         self.accepted = 0
         self.refused = 0
+        self._depths: asyncio.Task | None = None
 
     @property
     def dueslag(self) -> dict[str, Dueslag]:
@@ -75,17 +81,40 @@ class Beskedfordeler:
         self.puller.start()
         for d in self.dueslag.values():
             await self.pusher.start(d)
+        self._depths = asyncio.create_task(self._watch_depths(), name="bf-depths")
 
     async def stop(self) -> None:
-        await self.pusher.stop_all()
+        if self._depths is not None:
+            self._depths.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._depths
+        # within STOP_BUDGET_S, so that with uvicorn's 3 s for open requests and the writer's bound the process
+        # ends within 10 s (docs/reliability.md)
+        deadline = time.monotonic() + STOP_BUDGET_S
+        await self.pusher.stop_all(timeout_s=STOP_BUDGET_S)  # a push in flight may finish
         await self.puller.stop()
-        await self.broker.stop()  # answers what it is handling, then closes
-        await self.outbox.stop()
+        await self.broker.stop(timeout_s=max(0.5, deadline - time.monotonic()))  # answers what it handles
+        await self.outbox.stop()  # the relay; the runtime's writer writes what is queued, within its bound
 
     async def _restore_in_process(self) -> None:
         for lev, body, received, system, trans in await self.store.waiting_copies():
             copy = self.outbox.render(body.encode(), lev.abonnement, lev.tilladte_modtagere, received, system, trans)
             self.broker.restore(lev.dueslag, lev.besked_id, copy, fejlkoe=lev.state == "fejlkoe")
+
+    async def refresh_depths(self) -> None:
+        """Put each dueslag's depth (messages waiting) into the metrics (`simulator_dueslag_depth`)."""
+        for uuid_ in list(self.dueslag):
+            depth = await self.broker.depth(uuid_)
+            if depth.get("klar") is not None:
+                self.rt.metrics.dueslag_depth(uuid_, int(depth["klar"]))
+
+    async def _watch_depths(self, every_s: float = 5.0) -> None:
+        while True:
+            try:
+                await self.refresh_depths()
+            except Exception as e:  # noqa: BLE001 - a broker hiccup must not end the loop
+                log.debug("reading dueslag depths failed: %s", e)
+            await asyncio.sleep(every_s)
 
     # -- built-in receivers (BeskedReceivers) ------------------------------------------------------------
 
@@ -98,7 +127,9 @@ class Beskedfordeler:
     # -- sending -----------------------------------------------------------------------------------------
 
     async def _on_amqp_afsend(self, req: AfsendRequest) -> bytes:
-        retur = await self.afsend(req.body, req.headers, channel="amqp", correlation_id=req.correlation_id)
+        retur = await self.afsend(
+            req.body, req.headers, channel="amqp", correlation_id=req.correlation_id, reply_to=req.reply_to
+        )
         return retur.xml()
 
     async def afsend(
@@ -109,12 +140,21 @@ class Beskedfordeler:
         channel: str = "http",
         correlation_id: str | None = None,
         client_cert: str | None = None,
+        reply_to: str | None = None,
     ) -> Retur:
-        """Check, persist and answer one sent Haendelsesbesked (AMQP, HTTP or in-process)."""
+        """Check, persist and answer one sent Haendelsesbesked (AMQP, HTTP or in-process). Over AMQP the
+        answer goes back over direct reply-to only: a message naming another `reply_to` is refused (and the
+        broker publishes nothing there)."""
         t0 = time.perf_counter()
         headers = {k.lower(): v for k, v in (headers or {}).items()}
         row: dict[str, Any] = {"service": SEND_SERVICE, "operation": "AfsendBesked"}
         try:
+            if reply_to and not is_direct_reply_to(reply_to):
+                raise refuse(
+                    "UGYLDIG_REPLY_TO",
+                    f"reply_to '{reply_to[:100]}' is not direct reply-to ({DIRECT_REPLY_TO}); the answer is "
+                    "never published anywhere else",
+                )
             proven = None
             if self.sender_verifier is not None:  # a security model is on: the credentials name the sender
                 proven = await self.sender_verifier(Credentials(headers, channel, client_cert, body))
@@ -128,6 +168,7 @@ class Beskedfordeler:
             self.accepted += 1
         else:
             self.refused += 1
+        self.rt.metrics.besked_answered(retur.status)
         await self._record(row, body, retur, channel, correlation_id, t0)
         return retur
 
@@ -201,6 +242,31 @@ class Beskedfordeler:
         for bid in moved:
             await self.store.settle(dueslag, bid, "queued")
         return moved
+
+    async def as_the_broker_sees_them(self, levs: list[Any]) -> list[Any]:
+        """Copies (BfLevering rows) with the state of pulled ones as the broker shows them now: receivers
+        pulling over AMQP ack and dead-letter on the broker, unseen by us. A copy still 'queued' that is in
+        the error queue becomes 'fejlkoe' (recorded); one no longer on its queue is 'udleveret' (acked, or
+        held by a consumer; shown, not recorded, since an unacked one comes back)."""
+        pulled = {
+            lev.dueslag
+            for lev in levs
+            if lev.state == "queued" and (d := self.dueslag.get(lev.dueslag)) is not None and d.levering == "pull"
+        }
+        for dueslag in pulled:
+            where = await self.broker.whereabouts(dueslag)
+            if where is None:
+                continue
+            ready, errors = where
+            for lev in levs:
+                if lev.dueslag != dueslag or lev.state != "queued":
+                    continue
+                if lev.besked_id in errors:
+                    await self.store.settle(dueslag, lev.besked_id, "fejlkoe")
+                    lev.state = "fejlkoe"
+                elif lev.besked_id not in ready:
+                    lev.state = "udleveret"
+        return levs
 
     async def genoptag(self, dueslag: str) -> None:
         """Resume push delivery of a stopped dueslag."""

@@ -16,8 +16,7 @@ from simulator.beskedfordeler.models import BfAbonnement, BfBesked, BfDueslag, B
 from simulator.store import Database, where_equal
 
 if TYPE_CHECKING:
-    from simulator.beskedfordeler.accept import Prepared
-    from simulator.beskedfordeler.answers import Retur
+    pass
 
 _LEV = BfLevering.__table__
 
@@ -80,10 +79,6 @@ class BeskedStore:
             return bool((await s.execute(delete(BfAbonnement).where(BfAbonnement.uuid == uuid_))).rowcount)
 
     # -- accepted messages and their copies ------------------------------------------------------------
-
-    async def persist(self, batch: list[Prepared], now: datetime) -> list[tuple[Prepared, Retur, bool]]:
-        """Store a batch of messages in one transaction: (message, its answer, stored now) for each."""
-        return await self.db.transaction(functools.partial(batch_sql.persist_batch, batch=batch, now=now))
 
     async def publish_fresh(
         self,
@@ -191,10 +186,28 @@ class BeskedStore:
         async with self.db.session() as s:
             return await s.scalar(select(func.count()).select_from(BfLevering).where(BfLevering.state == "pending"))
 
-    async def add_attempt(self, **values: Any) -> None:
-        """One push attempt (BfForsoeg columns)."""
+    async def begin_attempt(self, besked_id: str, dueslag: str, attempt: int, target: str) -> int:
+        """Record push attempt `attempt` before it is sent (committed): the copy's attempt count and an
+        attempt row with outcome `sendt` (answer not yet known). A crash or restart mid-push then finds the
+        count, and the repeat carries a higher AntalLeveranceforsoeg. Returns the attempt row's seq."""
+        now = datetime.now(UTC)
         async with self.db.session() as s, s.begin():
-            s.add(BfForsoeg(**values))
+            await s.execute(
+                update(BfLevering)
+                .where(BfLevering.besked_id == besked_id, BfLevering.dueslag == dueslag)
+                .values(attempts=attempt, updated_at=now)
+            )
+            row = BfForsoeg(
+                besked_id=besked_id, dueslag=dueslag, attempt=attempt, at=now, target=target, outcome="sendt"
+            )
+            s.add(row)
+            await s.flush()
+            return row.seq
+
+    async def end_attempt(self, seq: int, **values: Any) -> None:
+        """The answer of a push attempt recorded by `begin_attempt` (outcome, http_status, statuskode, …)."""
+        async with self.db.session() as s, s.begin():
+            await s.execute(update(BfForsoeg).where(BfForsoeg.seq == seq).values(**values))
 
     # -- reading (admin API) ---------------------------------------------------------------------------
 

@@ -3,20 +3,32 @@ debtor messages, and a push receiver on a real port."""
 
 from __future__ import annotations
 
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pika
 import pytest
 import yaml
 from fastapi import FastAPI, Request, Response
 from lxml import etree
 
 from simulator.beskedfordeler import kuvert as kv
+from simulator.beskedfordeler.broker import AFSEND_QUEUE, error_queue
 from simulator.beskedfordeler.config import read_messages_config
 from simulator.beskedfordeler.ky import fordring_til_indbetaling_besked, statusskift_besked
-from tests.conftest import DEMO_MESSAGES, LiveServer, kombit_artefact, kombit_contracts_dir, missing_contracts_reason
+from tests.conftest import (
+    DEMO_MESSAGES,
+    RABBITMQ_URL,
+    LiveServer,
+    kombit_artefact,
+    kombit_contracts_dir,
+    missing_contracts_reason,
+    need_service,
+)
 
 BF_XSD = "kombit-bfo_infrastructureSamples-java/bf-client-example-app/src/main/resources/beskedfordeler/xsd"
 KY_DUESLAG = "8ad2b4b0-d0d7-45e0-8a3b-30710fc70e3d"
@@ -166,3 +178,62 @@ def push_receiver() -> Iterator[tuple[PushReceiver, LiveServer]]:
     receiver = PushReceiver()
     with LiveServer(receiver.app) as server:
         yield receiver, server
+
+
+# -- the real RabbitMQ ------------------------------------------------------------------------------------
+
+
+def _ctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def vhost_url() -> Iterator[str]:
+    """A private virtual host for this module (like KOMBIT's `BF`), so runs never see each other's queues."""
+    need_service("RabbitMQ", 5672)
+    name = f"BF-test-{uuid.uuid4().hex[:8]}"
+    base = RABBITMQ_URL.rstrip("/")
+    try:
+        _ctl("add_vhost", name)
+        _ctl("set_permissions", "-p", name, pika.URLParameters(RABBITMQ_URL).credentials.username, ".*", ".*", ".*")
+    except (FileNotFoundError, subprocess.CalledProcessError) as e:
+        pytest.skip(f"cannot create a RabbitMQ vhost with rabbitmqctl: {e}")
+    yield f"{base}/{name}"
+    subprocess.run(["rabbitmqctl", "delete_vhost", name], capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def clean(vhost_url):
+    """Delete the queues a test uses, before it starts."""
+
+    def run(*queues: str) -> None:
+        conn = pika.BlockingConnection(pika.URLParameters(vhost_url))
+        ch = conn.channel()
+        for q in (AFSEND_QUEUE, *queues, *(error_queue(q) for q in queues)):
+            ch.queue_delete(q)
+        conn.close()
+
+    run(PULL_DUESLAG, KY_DUESLAG)
+    return run
+
+
+def basic_get_all(url: str, queue: str, expect: int, timeout: float = 15.0, ack: bool = True) -> list[tuple]:
+    """basic_get until `expect` messages came (and the queue is then empty), acking each."""
+    conn = pika.BlockingConnection(pika.URLParameters(url))
+    ch = conn.channel()
+    got = []
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            method, props, body = ch.basic_get(queue, auto_ack=False)
+            if method is None:
+                if len(got) >= expect:
+                    return got
+                assert time.monotonic() < deadline, f"{len(got)} of {expect} messages in {queue}"
+                time.sleep(0.02)
+                continue
+            got.append((method, props, body))
+            if ack:
+                ch.basic_ack(method.delivery_tag)
+    finally:
+        conn.close()

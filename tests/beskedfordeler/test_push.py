@@ -46,8 +46,9 @@ def setup_push(messages_dir, url: str) -> None:
 
 
 async def attempts(sim) -> list[dict]:
+    """The answered push attempts, oldest first (an attempt is recorded as `sendt` before it is sent)."""
     r = await sim.client.get(f"/api/beskedfordeler/dueslag/{PUSH_DUESLAG}/forsoeg")
-    return list(reversed(r.json()))
+    return [a for a in reversed(r.json()) if a["outcome"] != "sendt"]
 
 
 async def send(sim, body: bytes) -> None:

@@ -6,64 +6,30 @@ reply, and basic_get the distributed copy from the dueslag queue (named by its U
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 
 import pika
-import pytest
 from pika.exceptions import AMQPError
 
 from simulator.beskedfordeler import Beskedfordeler
 from simulator.beskedfordeler import kuvert as kv
-from simulator.beskedfordeler.broker import AFSEND_EXCHANGE, AFSEND_QUEUE, error_queue
+from simulator.beskedfordeler.broker import AFSEND_EXCHANGE, error_queue
+from tests.beskedfordeler import conftest as _conftest
 from tests.beskedfordeler.conftest import (
-    KY_DUESLAG,
     PULL_ABONNEMENT,
     PULL_DUESLAG,
+    _ctl,
     assert_valid,
+    basic_get_all,
     besked_id,
     pull_subscription,
     statuskode,
     statusskift,
 )
-from tests.conftest import RABBITMQ_URL, need_service
 
-
-def _ctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
-
-
-@pytest.fixture(scope="module")
-def vhost_url() -> Iterator[str]:
-    """A private virtual host for this module (like KOMBIT's `BF`), so runs never see each other's queues."""
-    need_service("RabbitMQ", 5672)
-    name = f"BF-test-{uuid.uuid4().hex[:8]}"
-    base = RABBITMQ_URL.rstrip("/")
-    try:
-        _ctl("add_vhost", name)
-        _ctl("set_permissions", "-p", name, pika.URLParameters(RABBITMQ_URL).credentials.username, ".*", ".*", ".*")
-    except (FileNotFoundError, subprocess.CalledProcessError) as e:
-        pytest.skip(f"cannot create a RabbitMQ vhost with rabbitmqctl: {e}")
-    yield f"{base}/{name}"
-    subprocess.run(["rabbitmqctl", "delete_vhost", name], capture_output=True, timeout=60)
-
-
-@pytest.fixture
-def clean(vhost_url):
-    """Delete the queues a test uses, before it starts."""
-
-    def run(*queues: str) -> None:
-        conn = pika.BlockingConnection(pika.URLParameters(vhost_url))
-        ch = conn.channel()
-        for q in (AFSEND_QUEUE, *queues, *(error_queue(q) for q in queues)):
-            ch.queue_delete(q)
-        conn.close()
-
-    run(PULL_DUESLAG, KY_DUESLAG)
-    return run
+clean, vhost_url = _conftest.clean, _conftest.vhost_url  # fixtures other suites import from here
 
 
 class KombitSampleClient:
@@ -113,28 +79,6 @@ class KombitSampleClient:
             self.conn.close()
         except AMQPError:
             pass
-
-
-def basic_get_all(url: str, queue: str, expect: int, timeout: float = 15.0, ack: bool = True) -> list[tuple]:
-    """basic_get until `expect` messages came (and the queue is then empty), acking each."""
-    conn = pika.BlockingConnection(pika.URLParameters(url))
-    ch = conn.channel()
-    got = []
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            method, props, body = ch.basic_get(queue, auto_ack=False)
-            if method is None:
-                if len(got) >= expect:
-                    return got
-                assert time.monotonic() < deadline, f"{len(got)} of {expect} messages in {queue}"
-                time.sleep(0.02)
-                continue
-            got.append((method, props, body))
-            if ack:
-                ch.basic_ack(method.delivery_tag)
-    finally:
-        conn.close()
 
 
 async def test_kombit_sample_flow_publish_reply_20_and_basic_get_the_copy(
@@ -321,3 +265,52 @@ async def test_a_crash_between_publish_and_bookkeeping_does_not_duplicate(sim_fa
         await sim.rt.get(Beskedfordeler).wait_distributed()
         got = await asyncio.to_thread(basic_get_all, vhost_url, PULL_DUESLAG, 2)
         assert sorted(p.message_id for _, p, _ in got) == sorted([besked_id(body), besked_id(other)])
+
+
+async def test_admin_status_of_a_message_pulled_over_amqp_follows_ack_and_error_queue(
+    backend, sim_factory, messages_dir, vhost_url, clean
+):
+    """A receiver pulling with its own AMQP client acks (or dead-letters) on the broker: the admin API shows
+    the copy as no longer queued once it was taken, and in the error queue once it was nacked there."""
+    pull_subscription(messages_dir, keep_ky=False)
+    acked, nacked, waiting = statusskift(), statusskift(), statusskift()
+    async with sim_factory(backend, broker_url=vhost_url) as sim:
+        for body in (acked, nacked, waiting):
+            r = await sim.client.post("/beskedfordeler/afsend", content=body)
+            assert statuskode(r.content) == (20, None)
+        await sim.rt.get(Beskedfordeler).wait_distributed()
+
+        def receiver() -> None:
+            conn = pika.BlockingConnection(pika.URLParameters(vhost_url))
+            ch = conn.channel()
+            for body, ack in ((acked, True), (nacked, False)):
+                method, props, _ = ch.basic_get(PULL_DUESLAG, auto_ack=False)
+                assert props.message_id == besked_id(body)
+                if ack:
+                    ch.basic_ack(method.delivery_tag)
+                else:
+                    ch.basic_nack(method.delivery_tag, requeue=False)  # dead-lettered into the error queue
+            conn.close()
+
+        await asyncio.to_thread(receiver)
+
+        async def state(body: bytes) -> str:
+            detail = (await sim.client.get(f"/api/beskedfordeler/beskeder/{besked_id(body)}")).json()
+            [lev] = detail["leveringer"]
+            return lev["state"]
+
+        assert await state(acked) == "udleveret"
+        assert await state(waiting) == "queued"
+        deadline = time.monotonic() + 10
+        while (s := await state(nacked)) != "fejlkoe":  # dead-lettering is asynchronous in RabbitMQ
+            assert time.monotonic() < deadline, s
+            await asyncio.sleep(0.05)
+        listed = (await sim.client.get(f"/api/beskedfordeler/dueslag/{PULL_DUESLAG}/leveringer")).json()
+        assert {x["besked_id"]: x["state"] for x in listed} == {
+            besked_id(acked): "udleveret",
+            besked_id(nacked): "fejlkoe",
+            besked_id(waiting): "queued",
+        }
+        # looking did not take anything: the waiting one is still there for the receiver
+        [(_, props, _)] = await asyncio.to_thread(basic_get_all, vhost_url, PULL_DUESLAG, 1)
+        assert props.message_id == besked_id(waiting)

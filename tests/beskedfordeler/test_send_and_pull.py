@@ -296,16 +296,18 @@ async def test_filters_and_tilladt_modtager_trimming(sim_factory, messages_dir, 
     ags["agreements"] = [
         a for a in ags["agreements"] if not (a["service"] == "BeskedModtag" and a["municipality"] == "33333333")
     ]
-    # and prisme may send both types for 11111111 too
-    ags["agreements"].append(
-        {
-            "uuid": "0c0c0c0c-0000-4000-8000-000000000002",
-            "system": "prisme",
-            "municipality": "11111111",
-            "service": "BeskedAfsend",
-            "beskedtyper": ["DebitorkontoStatusskift", "FordringTilIndbetaling"],
-        }
-    )
+    # and prisme may send both types for 11111111 too, opus for 22222222 and 33333333 too (the sending side
+    # keeps only TilladtModtager the sender has an agreement for)
+    for i, (system, municipality) in enumerate([("prisme", "11111111"), ("opus", "22222222"), ("opus", "33333333")]):
+        ags["agreements"].append(
+            {
+                "uuid": f"0c0c0c0c-0000-4000-8000-00000000000{i + 2}",
+                "system": system,
+                "municipality": municipality,
+                "service": "BeskedAfsend",
+                "beskedtyper": ["DebitorkontoStatusskift", "FordringTilIndbetaling"],
+            }
+        )
     (routes_dir / "agreements.yaml").write_text(yaml.safe_dump(ags))
     from tests.beskedfordeler.conftest import PRISME_UUID, write_subscriptions
 
@@ -368,3 +370,30 @@ async def test_accepted_messages_survive_a_simulator_restart(sim_factory, messag
             {besked_id(b) for b in sent} - {f["besked_id"] for f in first[:3]}
         )
         assert await pull(sim) == []
+
+
+async def test_the_sending_side_trims_tilladt_modtager_and_sets_kildesystem(
+    backend, sim_factory, messages_dir, kuvert_xsd, vhost_url, clean
+):
+    """BeskedAfsend 2.0: a TilladtModtager the sender has no agreement for is dropped (not refused); the
+    delivered copy names the identified sender as Kildesystem, whatever the sender wrote there."""
+    from tests.beskedfordeler.conftest import PRISME_UUID
+
+    pull_subscription(messages_dir, keep_ky=False)
+    async with sim_factory(backend, broker_url=vhost_url) as sim:
+        # opus sends for 11111111 only; ky may receive from 11111111, 22222222 and 33333333
+        both = statusskift(tilladte_modtagere=["11111111", "33333333"])
+        only_other = statusskift(tilladte_modtagere=["33333333"])
+        claims_prisme = statusskift().replace(
+            b"<besked:Kildesystem><UUIDIdentifikator>" + OPUS_UUID.encode(),
+            b"<besked:Kildesystem><UUIDIdentifikator>" + PRISME_UUID.encode(),
+        )
+        assert PRISME_UUID.encode() in claims_prisme
+        for body in (both, only_other, claims_prisme):
+            assert await send(sim, body, x_simulator_system="opus") == (20, None)
+        await sim.rt.get(Beskedfordeler).wait_distributed()
+        got = {g["besked_id"]: assert_valid(kuvert_xsd, g["besked"].encode()) for g in await pull(sim)}
+        assert set(got) == {besked_id(both), besked_id(claims_prisme)}  # nothing left for only_other
+        assert [kv.unikid(t) for t in got[besked_id(both)].iter(kv.k("TilladtModtager"))] == ["urn:oio:cvr-nr:11111111"]
+        kilde = got[besked_id(claims_prisme)].find(f".//{kv.k('Kildesystem')}")
+        assert kv.unikid(kilde) == OPUS_UUID
