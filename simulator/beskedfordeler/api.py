@@ -91,7 +91,12 @@ ReceiverDueslag = Annotated[Dueslag, Depends(_receiver)]
 @public_router.post(
     "/afsend",
     response_class=Response,
-    responses={200: {"content": {"application/xml": {}}, "description": "StandardRetur (urn:oio:sagdok:3.0.0)"}},
+    responses={
+        200: {
+            "content": {"application/xml": {"schema": {"type": "string"}}},
+            "description": "StandardRetur (urn:oio:sagdok:3.0.0)",
+        }
+    },
 )
 async def afsend(rt: RuntimeDep, request: Request) -> Response:
     """Send one Haendelsesbesked (the body, UTF-8 XML) as over AMQP. The answer is always HTTP 200 with

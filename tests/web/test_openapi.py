@@ -43,6 +43,7 @@ def test_every_success_answer_of_the_whole_app_documents_typed_content(tmp_path,
         content = answer.get("content") or {}
         assert content, f"{where} documents no content"
         for media_type, body in content.items():
+            assert body.get("schema"), f"{where} documents {media_type} without a schema"
             if media_type == "application/json":
                 schema = body.get("schema") or {}
                 assert _typed(schema), f"{where} answers untyped JSON: {schema}"
