@@ -140,15 +140,20 @@ class Deliverer:
         if system.kind != "debtor":
             raise SubscriptionError(f"system '{sub.system}' is a {system.kind} system; only debtor systems subscribe")
 
-    async def load(self, path: Path) -> None:
-        """Subscriptions from the file (they follow the file) and from the admin API (kept as they are);
-        the delivery state of each survives restarts."""
+    def _read_checked(self, path: Path) -> list[Subscription]:
+        """The subscription file's entries, each checked against the route table (the first problem raised)."""
         from_file = read_subscription_file(path)
         for sub in from_file:
             try:
                 self.check(sub)
             except SubscriptionError as e:
                 raise SubscriptionError(f"{path}: {sub.id}: {e}") from None
+        return from_file
+
+    async def load(self, path: Path) -> None:
+        """Subscriptions from the file (they follow the file) and from the admin API (kept as they are);
+        the delivery state of each survives restarts."""
+        from_file = self._read_checked(path)
         async with self.rt.db.session() as s, s.begin():
             rows = {r.id: r for r in (await s.scalars(select(SubscriptionRow))).all()}
             wanted = {sub.id for sub in from_file}
@@ -181,12 +186,7 @@ class Deliverer:
     async def add_from_file(self, path: Path) -> list[str]:
         """Start the subscriptions the file gained since start (e.g. `simulator municipality add`); those
         already running are left as they are. Returns the ids added."""
-        from_file = read_subscription_file(path)
-        for sub in from_file:
-            try:
-                self.check(sub)
-            except SubscriptionError as e:
-                raise SubscriptionError(f"{path}: {sub.id}: {e}") from None
+        from_file = self._read_checked(path)
         added = []
         for sub in from_file:
             if sub.id in self.subscriptions:
