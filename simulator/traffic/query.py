@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Select
+from sqlalchemy import Select, or_
 
 from simulator.store import ExchangeRow, where_equal
 
@@ -22,6 +22,11 @@ EQUAL_FIELDS = (
     "origin",
     "session",
 )
+OUTCOMES = ("ok", "refusal", "fault")
+"""What an exchange came to: answered and accepted, a business refusal (a Forretningskvittering AFVIST or
+FEJLET in an answer the platform delivered), or a platform fault (a SOAP fault)."""
+REFUSAL_MARKS = (">AFVIST<", ">FEJLET<")
+"""How a refusing ForretningsValideringsKode reads in a response body."""
 
 
 @dataclass
@@ -39,6 +44,7 @@ class ExchangeFilter:
     since: datetime | None = None
     until: datetime | None = None
     other_than_session: str | None = None  # exchanges not tagged with this session (or untagged)
+    outcome: str | None = None  # one of OUTCOMES
 
     def apply(self, q: Select) -> Select:
         """`q` narrowed to the matching exchanges (times compared in UTC: SQLite keeps UTC wall-clock times,
@@ -52,6 +58,12 @@ class ExchangeFilter:
             q = q.where(t.started_at >= _utc(self.since))
         if self.until:
             q = q.where(t.started_at < _utc(self.until))
+        if self.outcome in OUTCOMES:
+            refused = or_(*(t.response_body.like(f"%{m}%") for m in REFUSAL_MARKS))
+            if self.outcome == "fault":
+                q = q.where(t.status == "fault")
+            else:
+                q = q.where(t.status == "ok", refused if self.outcome == "refusal" else ~refused)
         if self.other_than_session:
             q = q.where((t.session != self.other_than_session) | t.session.is_(None))
         return q

@@ -95,6 +95,16 @@ class ExchangeStore:
             row = await s.scalar(select(ExchangeRow).where(ExchangeRow.id == exchange_id))
         return None if row is None else _full(row)
 
+    async def refusals(self, ids: list[str]) -> dict[str, str]:
+        """The response bodies of those of `ids` that answered with a business refusal (query.OUTCOMES)."""
+        if not ids:
+            return {}
+        t = ExchangeRow
+        f = ExchangeFilter(outcome="refusal")
+        async with self.db.session() as s:
+            found = await s.execute(f.apply(select(t.id, t.response_body)).where(t.id.in_(ids)))
+            return {r.id: r.response_body for r in found}
+
     async def rows(self, f: ExchangeFilter, *, settled: bool = True) -> list[dict[str, Any]]:
         """Every matching exchange with its bodies, oldest first (recording a scenario, waiting for a call).
         `settled=False` reads what is committed without waiting for the recorder's queue."""

@@ -3,7 +3,8 @@ one module per page group:
 
 - `traffic` (`/`): recorded exchanges, live over server-sent events; `exchange`: one exchange in detail.
 - `config` (`/ui/config`): routes, agreements and fault injection (editable), services, systems.
-- `ky`, `beskedfordeler`, `sortiment`: the components' state, read through their own services.
+- `ky`, `beskedfordeler`, `sortiment`: the components' state, read through their own services; `timeline`
+  (`/ui/ky/accounts/{uuid}`): one debtor account's whole story, and the search that finds it.
 - `scenarios` (`/ui/scenarios`): readiness checks and replays, their runs and reports.
 - `login`: static files, and the admin login when SIMULATOR_ADMIN_TOKEN is set.
 """
@@ -12,13 +13,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from simulator.web.ui import beskedfordeler, config, exchange, ky, login, readiness, scenarios, sortiment, traffic
+from simulator.web.ui import (
+    beskedfordeler,
+    config,
+    exchange,
+    ky,
+    login,
+    readiness,
+    scenarios,
+    sortiment,
+    timeline,
+    traffic,
+)
 from simulator.web.ui.sortiment import sortiment_diff
 from simulator.web.ui.traffic import TrafficFeed, feed_of
 from simulator.web.ui.xml import highlight_xml, pretty_xml
 
 router = APIRouter(include_in_schema=False)
-for part in (login, traffic, exchange, config, ky, beskedfordeler, sortiment, scenarios, readiness):
+for part in (login, traffic, exchange, config, ky, timeline, beskedfordeler, sortiment, scenarios, readiness):
     router.include_router(part.router)
 
 __all__ = ["TrafficFeed", "feed_of", "highlight_xml", "pretty_xml", "router", "sortiment_diff"]
