@@ -59,7 +59,9 @@ async def test_pages_stay_paged_with_100000_recorded_exchanges(sim_factory, tmp_
 
         r = await sim.client.get("/", params={"status": "fault"})
         assert (
-            len(ROW_ID.findall(r.text)) == 50 and "fault SP-131" in r.text and 'class="decision handled"' not in r.text
+            len(ROW_ID.findall(r.text)) == 50
+            and "platform fault · SP-131" in r.text
+            and 'class="decision handled"' not in r.text
         )
         # search: a caller's call id anywhere (indexed), a CPR in a body among the newest exchanges
         r = (await sim.client.get("/ui/traffic/rows", params={"q": "call-3"})).json()

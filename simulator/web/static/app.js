@@ -130,3 +130,15 @@
     view.scrollIntoView({ block: "start" });
   });
 })();
+
+// -- "/" focuses the page's search (the traffic search, else the account search in the header) --------
+document.addEventListener("keydown", (e) => {
+  if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey) return;
+  const t = e.target;
+  if (t && (t.isContentEditable || t.matches("input, select, textarea"))) return;
+  const search = document.querySelector("[data-search]") || document.getElementById("find-account");
+  if (!search) return;
+  e.preventDefault();
+  search.focus();
+  if (search.select) search.select();
+});

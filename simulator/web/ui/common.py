@@ -21,6 +21,7 @@ from markupsafe import Markup
 from pydantic import BaseModel
 
 from simulator.web.guard import session_valid
+from simulator.web.ui.outcome import outcome_of
 
 HERE = Path(__file__).resolve().parent.parent
 STATIC = HERE / "static"
@@ -262,3 +263,4 @@ templates.env.filters["ms"] = fmt_ms
 templates.env.filters["v"] = fmt_value
 templates.env.globals["cell"] = cell
 templates.env.globals["columns_of"] = columns_of
+templates.env.globals["outcome_of"] = outcome_of

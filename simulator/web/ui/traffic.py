@@ -20,9 +20,10 @@ from markupsafe import Markup
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from simulator.traffic import ExchangeFilter
-from simulator.traffic.query import MAX_SEQ
+from simulator.traffic.query import MAX_SEQ, OUTCOMES
 from simulator.web.deps import RuntimeDep
 from simulator.web.ui.common import page_router, render, templates
+from simulator.web.ui.outcome import LABELS, outcome_of, outcomes_of
 
 router = page_router()
 
@@ -30,7 +31,7 @@ PAGE_SIZE = 50
 FEED_BUFFER = 1_000  # exchanges kept in memory to replay to a reconnecting live list
 STREAM_SECONDS = 15.0  # an SSE response ends after this long; the browser reconnects (Last-Event-ID)
 KEEPALIVE_SECONDS = 5.0
-FILTER_FIELDS = ("service", "operation", "municipality", "system_uuid", "status", "decision", "origin")
+FILTER_FIELDS = ("service", "operation", "municipality", "system_uuid", "status", "decision", "origin", "outcome")
 _DIGITS = re.compile(r"(?<!\d)(\d{10}|\d{8})(?!\d)")
 
 
@@ -45,6 +46,7 @@ class TrafficQuery:
     status: str | None = None
     decision: str | None = None
     origin: str | None = None
+    outcome: str | None = None  # ok | refusal | fault (simulator.web.ui.outcome)
     since: datetime | None = None
     until: datetime | None = None
     q: str | None = None
@@ -55,6 +57,8 @@ class TrafficQuery:
     def from_request(cls, request: Request) -> TrafficQuery:
         p = request.query_params
         out = cls(**{k: (p.get(k) or "").strip() or None for k in FILTER_FIELDS})
+        if out.outcome and out.outcome not in OUTCOMES:
+            out.problems.append(f"outcome: '{out.outcome}' is not one of {', '.join(OUTCOMES)}")
         out.q = (p.get("q") or "").strip() or None
         for name in ("since", "until"):
             raw = (p.get(name) or "").strip()
@@ -105,11 +109,14 @@ class TrafficQuery:
 
 
 async def search_exchanges(rt, tq: TrafficQuery, *, limit: int = PAGE_SIZE) -> list[dict]:
-    """Filtered exchanges, newest first; with a search term, those whose ids or municipality equal it or
-    whose bodies (among the newest exchanges) contain it."""
+    """Filtered exchanges, newest first, each with its `outcome`; with a search term, those whose ids or
+    municipality equal it or whose bodies (among the newest exchanges) contain it."""
     if tq.q:
-        return await rt.exchanges.search(tq.to_filter(), tq.q, limit=limit, before=tq.before)
-    return await rt.exchanges.page(tq.to_filter(), limit=limit, before=tq.before)
+        rows = await rt.exchanges.search(tq.to_filter(), tq.q, limit=limit, before=tq.before)
+    else:
+        rows = await rt.exchanges.page(tq.to_filter(), limit=limit, before=tq.before)
+    outcomes = await outcomes_of(rt, rows)
+    return [r | {"outcome": outcomes[r["id"]].kind, "outcome_label": outcomes[r["id"]].label} for r in rows]
 
 
 # -- the live feed ---------------------------------------------------------------------------------------
@@ -134,6 +141,8 @@ class TrafficFeed:
     def __call__(self, row: dict[str, Any]) -> None:
         self.counter += 1
         summary = {k: v for k, v in row.items() if k not in ("request_body", "response_body")}
+        o = outcome_of(row, row.get("response_body"))
+        summary |= {"outcome": o.kind, "outcome_label": o.label}
         digits = frozenset(
             _DIGITS.findall(row.get("request_body") or "") + _DIGITS.findall(row.get("response_body") or "")
         )
@@ -172,6 +181,7 @@ def _context(rt, tq: TrafficQuery) -> dict[str, Any]:
         "operations": ops,
         "municipalities": list(rt.routes.municipalities.values()),
         "systems": list(rt.routes.systems.values()),
+        "outcomes": LABELS,
         "decisions": ["routed", "handled", "accepted", "refused", "injected", "provider-fault"],
         "origins": sorted({"http", "ky", "klassifikation", "beskedfordeler", *[c.name for c in rt.components]}),
     }
