@@ -207,3 +207,16 @@ def seeded(tmp_path_factory) -> Iterator[Seeded]:
     """One seeded simulator per test module (see `seeded_simulator`)."""
     with seeded_simulator(tmp_path_factory.mktemp("seeded")) as s:
         yield s
+
+
+def finished_readiness_run(s: Seeded, municipality: str = "11111111") -> dict:
+    """Start an SA 05 readiness run through the admin API and await its end (long-polling its progress)."""
+    r = s.post("/api/readiness/runs", json={"municipality": municipality})
+    assert r.status_code == 202, r.text
+    job = r.json()["id"]
+
+    def finished():
+        run = s.get(f"/api/readiness/runs/{job}", params={"wait": 10}).json()
+        return run if run["state"] != "running" else None
+
+    return until("the readiness run finished", finished, within_s=120)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from simulator.scenarios import api as sc
 from simulator.web.deps import RuntimeDep
@@ -60,3 +60,10 @@ async def start_replay(request: Request, rt: RuntimeDep) -> RedirectResponse:
     form = await form_of(request)
     body = sc.RunIn(scenario=form.get("scenario") or None, municipality=form.get("municipality") or None)
     return await act(PAGE, sc.start_run(rt, body), f"replay of {body.scenario} started")
+
+
+@router.get("/ui/scenarios/runs/{job_id}/report.{fmt}")
+async def report(rt: RuntimeDep, job_id: str, fmt: str) -> Response:
+    """A run's report (html, xml = JUnit, json) behind the UI's login: the same document as
+    `/api/scenarios/runs/{id}/report.{fmt}`, which wants the Bearer token a browser does not send."""
+    return await sc.report(rt, job_id, fmt)
