@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None, *, db_schema: str | None = None
         version=__version__,
         description="Admin API of the KY debtor simulator. The SOAP services live under /service/.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from local assets (simulator/web/ui/apidocs.py), not a CDN
+        redoc_url=None,
     )
     api.state.runtime = runtime
     api.include_router(api_router, prefix="/api")

@@ -6,7 +6,8 @@ one module per page group:
 - `ky`, `beskedfordeler`, `sortiment`: the components' state, read through their own services; `timeline`
   (`/ui/ky/accounts/{uuid}`): one debtor account's whole story, and the search that finds it.
 - `scenarios` (`/ui/scenarios`): readiness checks and replays, their runs and reports.
-- `login`: static files, and the admin login when SIMULATOR_ADMIN_TOKEN is set.
+- `apidocs`: `/docs` and `/redoc` from local assets (offline).
+- `login`: static files, and the admin login when SIMULATOR_ADMIN_TOKEN is set; `fallback`: the HTML 404 page.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from simulator.web.ui import (
+    apidocs,
     beskedfordeler,
     config,
     exchange,
+    fallback,
     ky,
     login,
     readiness,
@@ -30,7 +33,8 @@ from simulator.web.ui.traffic import TrafficFeed, feed_of
 from simulator.web.ui.xml import highlight_xml, pretty_xml
 
 router = APIRouter(include_in_schema=False)
-for part in (login, traffic, exchange, config, ky, timeline, beskedfordeler, sortiment, scenarios, readiness):
+for part in (apidocs, login, traffic, exchange, config, ky, timeline, beskedfordeler, sortiment, scenarios, readiness):
     router.include_router(part.router)
+router.include_router(fallback.router)  # last: an unknown /ui/... path answers the HTML 404 page
 
 __all__ = ["TrafficFeed", "feed_of", "highlight_xml", "pretty_xml", "router", "sortiment_diff"]
