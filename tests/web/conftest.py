@@ -220,3 +220,25 @@ def finished_readiness_run(s: Seeded, municipality: str = "11111111") -> dict:
         return run if run["state"] != "running" else None
 
     return until("the readiness run finished", finished, within_s=120)
+
+
+def every_page(s: Seeded) -> list[str]:
+    """Every UI page, with the seeded data in it."""
+    dueslag = s.get("/api/beskedfordeler/dueslag").json()
+    return [
+        "/",
+        "/?outcome=refusal",
+        f"/ui/traffic/{s.refusal_exchange}",
+        f"/ui/traffic/{s.fault_exchange}",
+        "/ui/config",
+        "/ui/ky",
+        f"/ui/ky?party={s.cpr}",
+        f"/ui/ky/accounts/{s.account['uuid']}",
+        "/ui/beskedfordeler",
+        *(f"/ui/beskedfordeler/dueslag/{d['uuid']}" for d in dueslag[:2]),
+        f"/ui/beskedfordeler/beskeder/{s.besked_id}",
+        "/ui/sortiment",
+        "/ui/scenarios",
+        "/ui/login",
+        "/ui/no-such-page",
+    ]
