@@ -142,3 +142,10 @@ document.addEventListener("keydown", (e) => {
   search.focus();
   if (search.select) search.select();
 });
+
+// -- a file input that loads its file's text into a textarea (importing a route file) ----------------
+document.addEventListener("change", async (e) => {
+  const input = e.target.closest("input[type=file][data-load-into]");
+  if (!input || !input.files.length) return;
+  document.getElementById(input.dataset.loadInto).value = await input.files[0].text();
+});

@@ -2,7 +2,8 @@
 one module per page group:
 
 - `traffic` (`/`): recorded exchanges, live over server-sent events; `exchange`: one exchange in detail.
-- `config` (`/ui/config`): routes, agreements and fault injection (editable), services, systems.
+- `config` (`/ui/config`): routes, agreements and fault injection (editable), services, systems;
+  `config_files`: their export and import as YAML route files.
 - `ky`, `beskedfordeler`, `sortiment`: the components' state, read through their own services; `timeline`
   (`/ui/ky/accounts/{uuid}`): one debtor account's whole story, and the search that finds it.
 - `scenarios` (`/ui/scenarios`): readiness checks and replays, their runs and reports.
@@ -18,6 +19,7 @@ from simulator.web.ui import (
     apidocs,
     beskedfordeler,
     config,
+    config_files,
     exchange,
     fallback,
     ky,
@@ -33,7 +35,21 @@ from simulator.web.ui.traffic import TrafficFeed, feed_of
 from simulator.web.ui.xml import highlight_xml, pretty_xml
 
 router = APIRouter(include_in_schema=False)
-for part in (apidocs, login, traffic, exchange, config, ky, timeline, beskedfordeler, sortiment, scenarios, readiness):
+PAGES = (
+    apidocs,
+    login,
+    traffic,
+    exchange,
+    config,
+    config_files,
+    ky,
+    timeline,
+    beskedfordeler,
+    sortiment,
+    scenarios,
+    readiness,
+)
+for part in PAGES:
     router.include_router(part.router)
 router.include_router(fallback.router)  # last: an unknown /ui/... path answers the HTML 404 page
 
