@@ -129,6 +129,7 @@ class Seeded:
     refusal_exchange: str  # a coverage above what is outstanding: KY answers AFVIST KY-DA-004
     fault_exchange: str  # a coverage under another system's agreement: the platform's SOAP fault
     token: str | None = None
+    debtor_url: str = ""
 
     def get(self, path: str, **kw) -> httpx.Response:
         headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
@@ -163,8 +164,8 @@ def seeded_simulator(tmp: Path, **settings) -> Iterator[Seeded]:
     point_routes_at(routes, f"http://127.0.0.1:{dport}")
     config = Config.from_routes(routes, f"http://127.0.0.1:{sport}", messages_dir=messages)
     app = create_app(make_settings(tmp, routes, messages, port=sport, components=COMPONENTS, **settings))
-    with LiveServer(create_debtor_app(config), port=dport), LiveServer(app, port=sport) as sim:
-        s = Seeded(sim.url, {}, CPR, "", "", "", "", "", "", token=settings.get("admin_token"))
+    with LiveServer(create_debtor_app(config), port=dport) as debtor, LiveServer(app, port=sport) as sim:
+        s = Seeded(sim.url, {}, CPR, "", "", "", "", "", "", token=settings.get("admin_token"), debtor_url=debtor.url)
         r = s.post(
             "/api/ky/accounts",
             json={
