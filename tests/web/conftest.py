@@ -226,7 +226,9 @@ def finished_readiness_run(s: Seeded, municipality: str = "11111111") -> dict:
 def every_page(s: Seeded) -> list[str]:
     """Every UI page, with the seeded data in it."""
     dueslag = s.get("/api/beskedfordeler/dueslag").json()
+    runs = s.get("/api/scenarios/runs").json()
     return [
+        *(f"/ui/scenarios/runs/{r['id']}" for r in runs[:1]),
         "/",
         "/?outcome=refusal",
         f"/ui/traffic/{s.refusal_exchange}",

@@ -6,7 +6,9 @@ one module per page group:
   `config_files`: their export and import as YAML route files.
 - `ky`, `beskedfordeler`, `sortiment`: the components' state, read through their own services; `timeline`
   (`/ui/ky/accounts/{uuid}`): one debtor account's whole story, and the search that finds it.
-- `scenarios` (`/ui/scenarios`): readiness checks and replays, their runs and reports.
+- `scenarios` (`/ui/scenarios`): readiness checks, replays and recordings, their runs and reports; `nearmiss`:
+  a run's steps with the calls that came closest to one that never came, and the agreements nearest to a
+  call refused for its agreement.
 - `apidocs`: `/docs` and `/redoc` from local assets (offline).
 - `login`: static files, and the admin login when SIMULATOR_ADMIN_TOKEN is set; `fallback`: the HTML 404 page.
 """
@@ -24,6 +26,7 @@ from simulator.web.ui import (
     fallback,
     ky,
     login,
+    nearmiss,
     readiness,
     scenarios,
     sortiment,
@@ -48,6 +51,7 @@ PAGES = (
     sortiment,
     scenarios,
     readiness,
+    nearmiss,
 )
 for part in PAGES:
     router.include_router(part.router)
