@@ -258,6 +258,15 @@ def columns_of(items: list[dict], skip: tuple | list = ()) -> list[str]:
     return cols
 
 
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+
+
+def camel(value: Any) -> Markup:
+    """A CamelCase name (DaekningAfskrivningRegistreringAfsend) that may wrap between its words."""
+    return Markup("<wbr>".join(escape(part) for part in _CAMEL.split(str(value))))
+
+
+templates.env.filters["camel"] = camel
 templates.env.filters["t"] = fmt_time
 templates.env.filters["ms"] = fmt_ms
 templates.env.filters["v"] = fmt_value
