@@ -95,3 +95,10 @@ def test_every_ledger_panel_follows_the_cpr_filter(seeded, page):
     expect(page.locator(f'#status-changes a[href="/ui/beskedfordeler/beskeder/{seeded.besked_id}"]')).to_be_visible()
     expect(page.locator("#coverages")).to_contain_text("300.00")
     expect(page.locator(f'#coverages a[href="/ui/traffic/{seeded.coverage_exchange}"]')).to_be_visible()
+
+
+def test_the_traffic_search_by_account_finds_the_calls_that_name_only_its_claims(seeded, page):
+    page.goto(f"{seeded.url}/")
+    page.fill("#q", seeded.account["uuid"])
+    for ex_id in (seeded.coverage_exchange, seeded.refusal_exchange, seeded.payment_exchange):
+        expect(page.locator(f'#rows tr[data-id="{ex_id}"]')).to_be_visible()

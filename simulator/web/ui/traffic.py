@@ -22,7 +22,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from simulator.traffic import ExchangeFilter
 from simulator.traffic.query import MAX_SEQ, OUTCOMES
 from simulator.web.deps import RuntimeDep
-from simulator.web.ui.common import page_router, render, templates
+from simulator.web.ui.common import page_router, refusals, render, templates
 from simulator.web.ui.outcome import LABELS, outcome_of, outcomes_of
 
 router = page_router()
@@ -112,11 +112,29 @@ async def search_exchanges(rt, tq: TrafficQuery, *, limit: int = PAGE_SIZE) -> l
     """Filtered exchanges, newest first, each with its `outcome`; with a search term, those whose ids or
     municipality equal it or whose bodies (among the newest exchanges) contain it."""
     if tq.q:
-        rows = await rt.exchanges.search(tq.to_filter(), tq.q, limit=limit, before=tq.before)
+        rows = []
+        for term in await _terms(rt, tq.q):
+            rows += await rt.exchanges.search(tq.to_filter(), term, limit=limit, before=tq.before)
+        rows = sorted({r["id"]: r for r in rows}.values(), key=lambda r: -r["seq"])[:limit]
     else:
         rows = await rt.exchanges.page(tq.to_filter(), limit=limit, before=tq.before)
     outcomes = await outcomes_of(rt, rows)
     return [r | {"outcome": outcomes[r["id"]].kind, "outcome_label": outcomes[r["id"]].label} for r in rows]
+
+
+async def _terms(rt, q: str) -> list[str]:
+    """What a search looks for: the term, and for a KY debtor account also its claims (a coverage names only
+    its claim)."""
+    from simulator.ky.ledger import KyLedger
+
+    ledger = rt.find(KyLedger)
+    if ledger is None or len(q) != 36:
+        return [q]
+    try:
+        account = await ledger.account(q)
+    except refusals():
+        return [q]
+    return [q, *(c["uuid"] for c in account["claims"])]
 
 
 # -- the live feed ---------------------------------------------------------------------------------------
