@@ -242,6 +242,7 @@ def every_page(s: Seeded) -> list[str]:
         f"/ui/beskedfordeler/beskeder/{s.besked_id}",
         "/ui/sortiment",
         "/ui/scenarios",
+        "/ui/readiness",
         "/ui/login",
         "/ui/no-such-page",
     ]
