@@ -40,6 +40,7 @@ def test_the_timeline_tells_1a_1c_1d_1e_in_true_time_order_with_the_running_outs
         assert op in ops, ops
     besked = page.locator(f'#timeline tr[data-kind=besked][data-besked="{seeded.besked_id}"]')  # 1e
     expect(besked.locator(f'a[href="/ui/beskedfordeler/beskeder/{seeded.besked_id}"]')).to_be_visible()
+    expect(besked).to_contain_text("Beskedfordeler · DebitorkontoStatusskift")
     status = page.locator(f'#timeline tr[data-kind=status][data-besked-id="{seeded.besked_id}"]')
     expect(status).to_contain_text("aktiv")
     # the status the message brought comes after the message itself and after the account was created

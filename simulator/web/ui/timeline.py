@@ -84,6 +84,13 @@ async def _beskeder(rt, municipality: str, terms: list[str], wanted: set[str]) -
     return hits
 
 
+async def _beskedtype_names(rt) -> dict[str, str]:
+    from simulator.beskedfordeler import Beskedfordeler
+
+    bf = rt.find(Beskedfordeler)
+    return {b.uuid: b.name for b in bf.cfg.beskedtyper.values()} if bf is not None else {}
+
+
 async def account_story(rt, ledger: KyLedger, account_uuid: str) -> tuple[dict[str, Any], list[Event]]:
     """The account (LedgerViews.account) and its timeline, oldest first."""
     account = await ledger.account(account_uuid)
@@ -122,12 +129,13 @@ async def account_story(rt, ledger: KyLedger, account_uuid: str) -> tuple[dict[s
                 ids={"exchange": x["id"]},
             )
         )
+    names = await _beskedtype_names(rt)
     for b in beskeder:
         events.append(
             Event(
                 received[b.besked_id],
                 "besked",
-                f"Beskedfordeler · {b.beskedtype}",
+                f"Beskedfordeler · {names.get(b.beskedtype, b.beskedtype)}",
                 href=f"/ui/beskedfordeler/beskeder/{b.besked_id}",
                 detail=f"from {b.system} over {b.channel}",
                 ids={"besked": b.besked_id},
