@@ -157,3 +157,30 @@ def test_xml_is_indented_highlighted_and_escaped():
     assert "\n  <span" in html  # indented
     raw = "<a><b>cut off"
     assert pretty_xml(raw) == raw and "cut off" in str(highlight_xml(raw))
+
+
+async def test_the_outcome_filter_selects_ok_business_refusals_and_faults(sim_factory, tmp_path, backend):
+    """On both database engines: a Forretningskvittering AFVIST/FEJLET in a delivered answer is a business
+    refusal with its FejlKode, a SOAP fault a platform fault, anything else ok."""
+    kv = "http://serviceplatformen.dk/xml/schemas/kvittering/1/"
+    refusal = (
+        f'<r xmlns:kv="{kv}"><kv:Forretningskvittering><kv:ForretningsValideringsKode>FEJLET'
+        "</kv:ForretningsValideringsKode><kv:FejlListe><kv:Fejl><kv:FejlKode>KY-DA-001</kv:FejlKode>"
+        "<kv:FejlTekst>no claim</kv:FejlTekst></kv:Fejl></kv:FejlListe></kv:Forretningskvittering></r>"
+    )
+    routes = write_routes(tmp_path / "ping-routes", "builtin:echo")
+    async with sim_factory(backend=backend, components=[], routes_dir=routes) as sim:
+        t0 = datetime(2024, 1, 1, tzinfo=UTC)
+        rows = [_row(i, t0) for i in (1, 2, 10)]  # 10: a fault
+        rows[1]["response_body"] = refusal
+        async with sim.rt.db.session() as s, s.begin():
+            await s.execute(insert(ExchangeRow.__table__), rows)
+        found = {}
+        for outcome in ("ok", "refusal", "fault"):
+            r = (await sim.client.get("/ui/traffic/rows", params={"outcome": outcome})).json()
+            found[outcome] = [i for i, _ in ROW_ID.findall(r["rows"])]
+            if outcome == "refusal":
+                assert "business refusal · FEJLET · KY-DA-001" in r["rows"]
+        assert found == {"ok": [rows[0]["id"]], "refusal": [rows[1]["id"]], "fault": [rows[2]["id"]]}
+        r = (await sim.client.get("/ui/traffic/rows", params={"outcome": "maybe"})).json()
+        assert r["count"] == 0 and "outcome: 'maybe' is not one of ok, refusal, fault" in r["problems"]
