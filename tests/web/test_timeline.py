@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.web.conftest import screenshot
+from tests.web.conftest import screenshot, until
 
 try:
     from playwright.sync_api import expect
@@ -63,14 +63,24 @@ def test_the_timeline_tells_1a_1c_1d_1e_in_true_time_order_with_the_running_outs
     expect(page).to_have_url(f"{seeded.url}/ui/traffic/{seeded.refusal_exchange}")
 
 
-@pytest.mark.parametrize("what", ["cpr", "account", "claim", "besked"])
+def _open_claim_besked(seeded) -> str:
+    """The Besked id of the debtor system's FordringTilIndbetaling (after the payment): it names the claim."""
+    found = until(
+        "KY received the claim open for payment",
+        lambda: seeded.get("/api/ky/fordringer-til-indbetaling", params={"fordring_uuid": seeded.claim}).json(),
+    )
+    return found[0]["besked_id"]
+
+
+@pytest.mark.parametrize("what", ["cpr", "account", "claim", "besked", "open-claim-besked"])
 def test_search_finds_the_account_by_cpr_account_claim_or_besked_id(seeded, page, what):
     term = {
-        "cpr": seeded.cpr,
-        "account": seeded.account["uuid"],
-        "claim": seeded.claim,
-        "besked": seeded.besked_id,
-    }[what]
+        "cpr": lambda: seeded.cpr,
+        "account": lambda: seeded.account["uuid"],
+        "claim": lambda: seeded.claim,
+        "besked": lambda: seeded.besked_id,  # a status change's
+        "open-claim-besked": lambda: _open_claim_besked(seeded),  # a message naming the claim only
+    }[what]()
     page.goto(f"{seeded.url}/ui/ky")
     page.fill("#ky-find", term)
     page.press("#ky-find", "Enter")

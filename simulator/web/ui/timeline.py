@@ -8,6 +8,7 @@ or one of its claims, and the exchanges the ledger points at) and the Beskedford
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,6 +26,7 @@ from simulator.web.ui.common import not_found, page_router, reason_of, refusals,
 from simulator.web.ui.outcome import outcomes_of
 
 router = page_router()
+_UUIDS = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 MAX_EXCHANGES = 500
 """Exchanges naming the account or one claim, at most (the body search covers the newest 20,000)."""
 BESKED_WINDOW = 500
@@ -208,14 +210,25 @@ async def find(request: Request, rt: RuntimeDep) -> Response:
     return RedirectResponse("/ui/ky?" + urlencode({"err": f"no debtor account, claim or Besked id '{q}'"}), 303)
 
 
-async def _account_of(rt, ledger: KyLedger, q: str) -> str | None:
+async def _account_of(rt, ledger: KyLedger, q: str, *, depth: int = 0) -> str | None:
+    """The account an account, claim or Besked id belongs to (a Besked names its account or claim)."""
     for lookup in (ledger.account, ledger.claim_view):
         try:
             found = await lookup(q)
         except refusals():
             continue
         return found.get("account_uuid") or found["uuid"]
+    if depth:
+        return None
     for h in await ledger.status_changes(limit=10_000):
         if h.get("besked_id") == q:
             return h["account_uuid"]
+    from simulator.beskedfordeler import Beskedfordeler
+
+    bf = rt.find(Beskedfordeler)
+    one = await bf.store.besked(q) if bf is not None else None
+    if one is not None:
+        for named in dict.fromkeys(_UUIDS.findall(one[0].body)):
+            if named != q and (found := await _account_of(rt, ledger, named, depth=1)):
+                return found
     return None
