@@ -5,7 +5,7 @@ shows the nearest agreements and the fields that differ."""
 from __future__ import annotations
 
 from tests.ky.conftest import OPUS_AGREEMENT
-from tests.web.conftest import screenshot, until
+from tests.web.conftest import finished_readiness_run, screenshot, until
 
 try:
     from playwright.sync_api import expect
@@ -78,3 +78,16 @@ def test_a_call_refused_for_its_agreement_shows_the_nearest_agreements(seeded, n
 
 def _agreement(seeded) -> str:
     return seeded.get(f"/api/exchanges/{seeded.fault_exchange}").json()["agreement_uuid"]
+
+
+def test_a_readiness_item_that_waited_for_a_write_off_shows_the_closest_calls(seeded, new_page):
+    """The reference debtor system reports coverages but no write-off: item 1d waits for a
+    RegistrerAfskrivning that never comes; its near misses are the coverages (only the operation differs)."""
+    run = finished_readiness_run(seeded)
+    page = new_page()
+    page.goto(f"{seeded.url}/ui/scenarios/runs/{run['id']}")
+    expect(page.locator('#items tr[data-item="1d"]')).to_have_attribute("data-verdict", "fail")
+    misses = page.locator('tr[data-item-near-misses="1d"] tbody tr')
+    expect(misses.first.locator(".differs")).to_have_text("operation: RegistrerDaekning (wanted RegistrerAfskrivning)")
+    ex = seeded.get(f"/api/exchanges/{misses.first.get_attribute('data-exchange')}").json()
+    assert (ex["service"], ex["operation"]) == ("DaekningAfskrivningRegistreringAfsend", "RegistrerDaekning")

@@ -28,6 +28,10 @@ _NO_CALL = re.compile(
 )
 
 
+_NEVER_BOOKED = re.compile(r"^(?P<operation>\w+) booked by KY$")
+_FOR_MUNICIPALITY = re.compile(r"for municipality (?P<municipality>\d{8})")
+
+
 @dataclass
 class Miss:
     row: dict[str, Any]
@@ -82,6 +86,37 @@ async def step_near_misses(rt, result: dict[str, Any]) -> dict[int, list[Miss]]:
     return out
 
 
+def _service_of(rt, operation: str) -> str | None:
+    for service in rt.routes.services.values():
+        contract = rt.pipeline.contract_for(service)
+        if contract is not None and operation in contract.operations:
+            return service.name
+    return None
+
+
+async def item_near_misses(rt, result: dict[str, Any]) -> dict[str, list[Miss]]:
+    """For each readiness item that waited for a call KY never got ("RegistrerAfskrivning booked by KY:
+    expected at least one …, actual none"): the nearest calls that arrived while the run ran."""
+    out: dict[str, list[Miss]] = {}
+    since, until = _time(result.get("started_at")), _time(result.get("finished_at"))
+    for item in result.get("items") or []:
+        for d in item.get("differences") or []:
+            m = _NEVER_BOOKED.match(d.get("field") or "")
+            muni = _FOR_MUNICIPALITY.search(d.get("expected") or "")
+            if not m or d.get("actual") != "none" or since is None:
+                continue
+            wanted = {
+                "service": _service_of(rt, m["operation"]),
+                "operation": m["operation"],
+                "municipality": muni["municipality"] if muni else result.get("municipality"),
+                "match": None,
+            }
+            end = (until or datetime.now(since.tzinfo)) + timedelta(seconds=1)
+            rows = await rt.exchanges.page(ExchangeFilter(since=since, until=end), limit=WINDOW_ROWS)
+            out[item["id"]] = nearest_calls(rows, wanted)
+    return out
+
+
 def _time(value: Any) -> datetime | None:
     try:
         return datetime.fromisoformat(value) if value else None
@@ -132,6 +167,8 @@ async def run_page(request: Request, rt: RuntimeDep, job_id: str) -> HTMLRespons
         run=detail,
         steps=run.get("steps") or [],
         misses=await step_near_misses(rt, result),
+        items=result.get("items") or [],
+        item_misses=await item_near_misses(rt, result),
     )
 
 
