@@ -51,7 +51,7 @@ async def test_the_matrix_shows_each_municipalitys_last_verdict_per_item(env: En
         cell = good.xpath(f"td[@data-item='{item}']")[0]
         link = cell.xpath("a")[0]
         assert link.text_content().strip() == "pass"
-        assert link.get("href") == f"/api/readiness/runs/{jobs[0].id}/report.html#item-{item}"
+        assert link.get("href") == f"/ui/scenarios/runs/{jobs[0].id}/report.html#item-{item}"
         assert link.get("aria-label").startswith(f"item {item} of {CVR}: pass at ")
         stamp = jobs[0].result()["finished_at"]
         assert cell.xpath("time/@datetime") == [stamp]
@@ -61,10 +61,10 @@ async def test_the_matrix_shows_each_municipalitys_last_verdict_per_item(env: En
         for td in _row(page, BROKEN).xpath("td[@data-item]")
     }
     assert broken["1a"] == "pass" and broken["1c"] == "fail" and broken["2"] == "skipped"  # 2 rests on 1c
-    assert _row(page, BROKEN).xpath("td/a[@class='report']/@href") == [f"/api/readiness/runs/{jobs[1].id}/report.html"]
+    assert _row(page, BROKEN).xpath("td/a[@class='report']/@href") == [f"/ui/scenarios/runs/{jobs[1].id}/report.html"]
     # the link leads to the report, with the item's anchor in it
     async with httpx.AsyncClient(base_url=env.url, timeout=30) as c:
-        report = await c.get(f"/api/readiness/runs/{jobs[1].id}/report.html")
+        report = await c.get(f"/ui/scenarios/runs/{jobs[1].id}/report.html")
     assert 'id="item-1c"' in report.text
 
     # a municipality never checked says so; a newer run that is still going is marked running

@@ -49,6 +49,16 @@ def test_the_logged_in_ui_opens_every_report_link_and_logging_out_closes_them(lo
         kind = href.rsplit(".", 1)[1]
         assert {"html": "SA 05 Debitor readiness", "json": '"verdict"', "xml": "<testsuite"}[kind] in answer.text()
 
+    page.goto(f"{s.url}/ui/readiness")  # the readiness matrix links into the same reports
+    matrix = page.locator(f'table.readiness-matrix a[href*="/runs/{run["id"]}/report.html"]')
+    matrix_hrefs = matrix.evaluate_all("as => as.map(a => a.getAttribute('href'))")
+    assert matrix_hrefs, "the matrix links no report of the run"
+    for href in {h.split("#")[0] for h in matrix_hrefs}:
+        answer = page.request.get(f"{s.url}{href}")
+        assert answer.status == 200 and "SA 05 Debitor readiness" in answer.text(), (href, answer.status)
+    page.goto(f"{s.url}/ui/scenarios")
+    row = page.locator(f'#runs tr[data-run="{run["id"]}"]')
+
     with page.expect_popup() as popup:  # the HTML report in its own tab
         row.locator("a.report").click()
     expect(popup.value.locator("h1")).to_contain_text("SA 05 Debitor readiness")

@@ -37,6 +37,7 @@ NAV = [
     ("beskedfordeler", "/ui/beskedfordeler", "Beskedfordeler"),
     ("sortiment", "/ui/sortiment", "Sortiments"),
     ("scenarios", "/ui/scenarios", "Scenarios & readiness"),
+    ("readiness", "/ui/readiness", "Readiness matrix"),
 ]
 
 

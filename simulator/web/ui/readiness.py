@@ -37,7 +37,7 @@ def matrix(rt) -> list[dict[str, Any]]:
         if job.state != "finished" or not result.get("items"):
             continue
         at = result.get("finished_at") or job.created_at
-        report = f"/api/readiness/runs/{job.id}/report.html"
+        report = f"/ui/scenarios/runs/{job.id}/report.html"  # behind the UI login (token mode)
         row["name"] = row["name"] or result.get("municipality_name") or ""
         row["run"] = {"id": job.id, "verdict": result.get("verdict"), "at": at, "report": report}
         row["cells"] = {
@@ -52,4 +52,4 @@ async def readiness(request: Request, rt: RuntimeDep) -> HTMLResponse:
     """The readiness matrix: municipality × item, last verdict, its time, link to the report."""
     if not loaded(rt, "scenarios"):
         return unavailable(request, "scenarios", "Readiness matrix", "scenarios")
-    return render(request, "readiness_matrix.html", "scenarios", rows=matrix(rt), items=ITEMS)
+    return render(request, "readiness_matrix.html", "readiness", rows=matrix(rt), items=ITEMS)
