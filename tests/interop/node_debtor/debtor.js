@@ -30,7 +30,7 @@ const CFG = {
 // One wrong behaviour at a time, for the readiness negative tests.
 const FAULTS = {
   restbeloeb: 'answers every claim\'s Restbeloeb 0.01 too high (1b)',
-  never_cover: 'acknowledges payments but never reports a coverage (1c)',
+  never_cover: 'acknowledges payments but never covers them (1c)',
   cover_amount: 'reports a coverage of 0.01 less than the payment (1c)',
   one_message: 'publishes DebitorkontoStatusskift only, never FordringTilIndbetaling (1e)',
   refuse_claim_types: 'refuses every claim type, also those of the sortiment (1a)',
@@ -77,8 +77,10 @@ const accounts = new Map(); // DebitorkontoUUID -> account
 const claims = new Map(); // FordringUUID -> claim (with .account)
 const sortiment = { version: 0, uuid: null, facets: new Map(), klasser: new Map() };
 
-const outstanding = (c) => c.beloeb - c.posteringer.reduce((s, p) => s + p.beloeb, 0) + (CFG.fault === 'restbeloeb' ? 1 : 0);
-const accountOutstanding = (a) => a.claims.reduce((s, c) => s + outstanding(c), 0);
+const outstanding = (c) => c.beloeb - c.posteringer.reduce((s, p) => s + p.beloeb, 0);
+// what SoegDebitorkonto/LaesDebitorkonto answer (the `restbeloeb` fault is in these answers only)
+const answered = (c) => outstanding(c) + (CFG.fault === 'restbeloeb' ? 1 : 0);
+const accountAnswered = (a) => a.claims.reduce((s, c) => s + answered(c), 0);
 
 function claimTypeProblem(uuid) {
   if (CFG.fault === 'refuse_claim_types') return `fordringstype ${uuid} is not accepted`;
@@ -155,7 +157,7 @@ const foresporgsel = {
     const p = party(args.Part);
     const found = [...accounts.values()].filter((a) => (p.cpr && a.debitor.cpr === p.cpr) || (p.cvr && a.debitor.cvr === p.cvr));
     const body = found.map((a) => el('r:Debitorkonto', el('d:DebitorkontoUUID', a.id) + el('d:DebitorkontoType', a.type) +
-      el('d:Status', a.status) + el('d:Restbeloeb', kr(accountOutstanding(a))))).join('');
+      el('d:Status', a.status) + el('d:Restbeloeb', kr(accountAnswered(a))))).join('');
     return ok(FORESP, 'SoegDebitorkonto', body);
   },
   LaesDebitorkonto(args) {
@@ -166,14 +168,14 @@ const foresporgsel = {
     const haeft = a.haeftelser.map((h) => el('d:Haeftelse', el('d:HaeftelseUUID', h.id) + el('d:Rolle', h.rolle) +
       el('d:Part', partXml(h.part)) + el('d:GyldigFra', h.fra) + el('d:GyldigTil', h.til))).join('');
     const fordr = a.claims.map((c) => el('d:Fordring', el('d:FordringUUID', c.id) + el('d:Tilstand', c.tilstand) +
-      el('d:Beloeb', kr(c.beloeb)) + el('d:Restbeloeb', kr(outstanding(c))) +
+      el('d:Beloeb', kr(c.beloeb)) + el('d:Restbeloeb', kr(answered(c))) +
       c.delfordringer.map((d) => el('d:Delfordring', el('d:DelfordringUUID', d.id) + el('d:Beloeb', kr(d.beloeb)))).join('') +
       c.indbetalinger.map((i) => el('d:Indbetaling', el('d:IndbetalingUUID', i.id) + el('d:FordringUUID', c.id) +
         el('d:Beloeb', kr(i.beloeb)) + el('d:Valoerdato', i.dato))).join('') +
       c.posteringer.map((p) => el('d:Postering', el('d:PosteringUUID', p.id) + el('d:Art', p.art) + el('d:FordringUUID', c.id) +
         el('d:IndbetalingUUID', p.indbetaling) + el('d:Beloeb', kr(p.beloeb)) + el('d:Dato', p.dato))).join(''))).join('');
     const konto = el('r:Debitorkonto', el('d:DebitorkontoUUID', a.id) + el('d:Hovedoplysninger', hoved) +
-      el('d:Debitor', partXml(a.debitor)) + el('d:Status', a.status) + haeft + fordr + el('d:Restbeloeb', kr(accountOutstanding(a))));
+      el('d:Debitor', partXml(a.debitor)) + el('d:Status', a.status) + haeft + fordr + el('d:Restbeloeb', kr(accountAnswered(a))));
     return ok(FORESP, 'LaesDebitorkonto', konto);
   },
 };
@@ -187,7 +189,7 @@ const indbetaling = {
     const pay = { id: text(i.IndbetalingUUID), beloeb: oere(i.Beloeb), dato: text(i.Valoerdato), del: text(i.DelfordringUUID) };
     if (pay.beloeb > outstanding(c)) return refuse(INDB, 'ForetagIndbetaling', 'ND-006', 'amount above outstanding');
     c.indbetalinger.push(pay);
-    if (CFG.fault !== 'never_cover') afterAnswer(() => cover(c, pay));
+    afterAnswer(() => cover(c, pay));
     return ok(INDB, 'ForetagIndbetaling');
   },
   SoegDelfordringTilIndbetaling(args) {
@@ -270,6 +272,7 @@ async function callKy(op, payload) {
 async function cover(c, pay) {
   const beloeb = pay.beloeb - (CFG.fault === 'cover_amount' ? 1 : 0);
   const posting = { id: crypto.randomUUID(), art: 'Daekning', beloeb, dato: today(), indbetaling: pay.id };
+  if (CFG.fault === 'never_cover') return sendFordringTilIndbetaling(c); // the payment is never covered
   const out = await callKy('RegistrerDaekning', {
     Daekning: { DaekningUUID: posting.id, FordringUUID: c.id, DelfordringUUID: pay.del, IndbetalingUUID: pay.id, Beloeb: kr(beloeb), Dato: posting.dato },
   });
@@ -384,8 +387,12 @@ async function main() {
       res.on('finish', flushAfterAnswer);
       return fn(args);
     }]));
-    soap.listen(server, { path, services: { [service]: { [port]: wrapped } }, xml: wsdl, uri: `${CFG.sim}/service/${area}/${name}/1`, customDeserializer: AS_SENT });
+    await new Promise((resolve, reject) => soap.listen(server, {
+      path, services: { [service]: { [port]: wrapped } }, xml: wsdl, uri: `${CFG.sim}/service/${area}/${name}/1`,
+      customDeserializer: AS_SENT, callback: (err) => (err ? reject(err) : resolve()),
+    }));
   }
-  server.listen(CFG.port, '127.0.0.1', () => log(`node debtor for ${CFG.cvr} on ${CFG.port}${CFG.fault ? ` (fault: ${FAULTS[CFG.fault]})` : ''}`));
+  // the line a supervisor waits for: every service is served from here on
+  server.listen(CFG.port, '127.0.0.1', () => log(`ready: node debtor for ${CFG.cvr} on ${CFG.port}${CFG.fault ? ` (fault: ${FAULTS[CFG.fault]})` : ''}`));
 }
 main().catch((e) => { console.error(e); process.exit(1); });
