@@ -47,6 +47,8 @@ MODES = [
         ("no call DaekningAfskrivningRegistreringAfsend/RegistrerDaekning", "RegistrerDaekning booked"),
     ),
     Mode("cover_amount", frozenset({"1c"}), ("expected 200.00", "actual 199.99")),
+    Mode("claim_missing", frozenset({"1b"}), ("Restbeloeb 250.50), actual (missing)",)),
+    Mode("status_lukket", frozenset({"1e"}), ("DebitorkontoStatusskift/Status: expected aktiv", "actual lukket")),
     Mode("one_message", frozenset({"1e"}), ("no FordringTilIndbetaling message",)),
     # it refuses every registration, so there is no claim to write off beforehand either (1d is skipped)
     Mode("refuse_claim_types", frozenset({"1a"}), ("FejlKode ND-010", "is not accepted"), seed=False),

@@ -32,6 +32,8 @@ const FAULTS = {
   restbeloeb: 'answers every claim\'s Restbeloeb 0.01 too high (1b)',
   never_cover: 'acknowledges payments but never covers them (1c)',
   cover_amount: 'reports a coverage of 0.01 less than the payment (1c)',
+  claim_missing: 'leaves the account\'s last claim out of LaesDebitorkonto (1b)',
+  status_lukket: 'announces the new account as lukket while money is outstanding (1e)',
   one_message: 'publishes DebitorkontoStatusskift only, never FordringTilIndbetaling (1e)',
   refuse_claim_types: 'refuses every claim type, also those of the sortiment (1a)',
 };
@@ -128,7 +130,7 @@ const registrering = {
     }
     accounts.set(id, account);
     log('registered account', id, 'claims', account.claims.map((c) => c.id).join(','));
-    afterAnswer(() => sendStatusskift(account, 'oprettet', 'aktiv'));
+    afterAnswer(() => sendStatusskift(account, 'oprettet', CFG.fault === 'status_lukket' ? 'lukket' : 'aktiv'));
     return ok(REG, 'OpretDebitorkonto');
   },
   RetFordringTilstand(args) {
@@ -167,7 +169,8 @@ const foresporgsel = {
       el('d:Beskrivelse', a.beskrivelse && esc(a.beskrivelse));
     const haeft = a.haeftelser.map((h) => el('d:Haeftelse', el('d:HaeftelseUUID', h.id) + el('d:Rolle', h.rolle) +
       el('d:Part', partXml(h.part)) + el('d:GyldigFra', h.fra) + el('d:GyldigTil', h.til))).join('');
-    const fordr = a.claims.map((c) => el('d:Fordring', el('d:FordringUUID', c.id) + el('d:Tilstand', c.tilstand) +
+    const shown = CFG.fault === 'claim_missing' ? a.claims.slice(0, -1) : a.claims;
+    const fordr = shown.map((c) => el('d:Fordring', el('d:FordringUUID', c.id) + el('d:Tilstand', c.tilstand) +
       el('d:Beloeb', kr(c.beloeb)) + el('d:Restbeloeb', kr(answered(c))) +
       c.delfordringer.map((d) => el('d:Delfordring', el('d:DelfordringUUID', d.id) + el('d:Beloeb', kr(d.beloeb)))).join('') +
       c.indbetalinger.map((i) => el('d:Indbetaling', el('d:IndbetalingUUID', i.id) + el('d:FordringUUID', c.id) +
