@@ -7,6 +7,7 @@ locally without them, a failure in CI (SIMULATOR_TEST_REQUIRE_SERVICES=1)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import threading
@@ -86,8 +87,6 @@ def debtor_config(routes_dir: Path) -> dict[str, str]:
 @contextmanager
 def node_debtor(node: str, port: int, sim_url: str, config: dict[str, str], fault: str) -> Iterator[str]:
     """Run debtor.js until it prints its ready line (every service served); stop it afterwards."""
-    import os
-
     env = {**os.environ, **config, "PORT": str(port), "SIMULATOR_URL": sim_url, "FAULT": fault}
     proc = subprocess.Popen(
         [node, str(DEBTOR_JS)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

@@ -65,7 +65,8 @@ function kvittering(prefix, code, fejl) {
   const fl = fejl ? el(`${prefix}:FejlListe`, el(`${prefix}:Fejl`, el(`${prefix}:FejlKode`, fejl[0]) + el(`${prefix}:FejlTekst`, esc(fejl[1])))) : '';
   return el(`${prefix}:ForretningsValideringsKode`, code) + (fejl ? el(`${prefix}:Begrundelse`, esc(fejl[1])) : '') + fl;
 }
-// A response element written as XML: node-soap puts it into the envelope as it is (`_xml`).
+// A response element written as XML: node-soap puts it into the envelope as it is (`_xml`). Its own serializer
+// would write the whole answer in the WSDL namespace, not Forretningskvittering in kv: and the fields in d:.
 function response(svc, op, inner, extra = '') {
   const x = `<r:${op}Response xmlns:r="${NS.wsdl('OIR', svc)}" xmlns:kv="${NS.kv}" xmlns:d="${NS.deb}">` +
     `<kv:Forretningskvittering>${inner}</kv:Forretningskvittering>${extra}</r:${op}Response>`;
@@ -195,6 +196,7 @@ const indbetaling = {
     afterAnswer(() => cover(c, pay));
     return ok(INDB, 'ForetagIndbetaling');
   },
+  // not part of the readiness checklist: each sub-claim is listed with its amount, coverages not spread onto it
   SoegDelfordringTilIndbetaling(args) {
     const id = text(args.DebitorkontoUUID);
     const rows = [...claims.values()].filter((c) => !id || c.account.id === id).flatMap((c) =>
