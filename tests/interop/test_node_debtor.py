@@ -48,6 +48,7 @@ MODES = [
         ("no call DaekningAfskrivningRegistreringAfsend/RegistrerDaekning", "RegistrerDaekning booked"),
     ),
     Mode("cover_amount", frozenset({"1c"}), ("expected 200.00", "actual 199.99")),
+    Mode("contract", frozenset({"1b"}), ("SP-151", "Bemaerkning")),
     Mode("claim_missing", frozenset({"1b"}), ("Restbeloeb 250.50), actual (missing)",)),
     Mode("status_lukket", frozenset({"1e"}), ("DebitorkontoStatusskift/Status: expected aktiv", "actual lukket")),
     Mode("one_message", frozenset({"1e"}), ("no FordringTilIndbetaling message",)),

@@ -34,6 +34,7 @@ const FAULTS = {
   cover_amount: 'reports a coverage of 0.01 less than the payment (1c)',
   claim_missing: 'leaves the account\'s last claim out of LaesDebitorkonto (1b)',
   status_lukket: 'announces the new account as lukket while money is outstanding (1e)',
+  contract: 'answers LaesDebitorkonto with an element the contract does not have (1b)',
   one_message: 'publishes DebitorkontoStatusskift only, never FordringTilIndbetaling (1e)',
   refuse_claim_types: 'refuses every claim type, also those of the sortiment (1a)',
 };
@@ -179,7 +180,8 @@ const foresporgsel = {
       c.posteringer.map((p) => el('d:Postering', el('d:PosteringUUID', p.id) + el('d:Art', p.art) + el('d:FordringUUID', c.id) +
         el('d:IndbetalingUUID', p.indbetaling) + el('d:Beloeb', kr(p.beloeb)) + el('d:Dato', p.dato))).join(''))).join('');
     const konto = el('r:Debitorkonto', el('d:DebitorkontoUUID', a.id) + el('d:Hovedoplysninger', hoved) +
-      el('d:Debitor', partXml(a.debitor)) + el('d:Status', a.status) + haeft + fordr + el('d:Restbeloeb', kr(accountAnswered(a))));
+      el('d:Debitor', partXml(a.debitor)) + el('d:Status', a.status) + haeft + fordr + el('d:Restbeloeb', kr(accountAnswered(a))) +
+      (CFG.fault === 'contract' ? el('d:Bemaerkning', 'not in the contract') : ''));
     return ok(FORESP, 'LaesDebitorkonto', konto);
   },
 };
