@@ -25,8 +25,7 @@ from simulator.app import create_app
 from tests.conftest import REQUIRE_SERVICES, LiveServer, free_port, make_settings, point_routes_at
 
 DEBTOR_JS = Path(__file__).parent / "node_debtor" / "debtor.js"
-CVR = "11111111"
-SYSTEM = "opus"  # the demo debtor system of 11111111 in routes/systems.yaml
+DEMO = {"11111111": "opus", "22222222": "prisme"}  # municipality → its debtor system in the demo route table
 WITHIN_S = 3  # how long readiness waits for what the debtor system sends back
 COMPONENTS = ["ky", "beskedfordeler", "klassifikation", "scenarios"]
 
@@ -37,10 +36,12 @@ class Mode:
     failing: frozenset[str]  # exactly the items that fail (the others pass, or are skipped because one failed)
     reasons: tuple[str, ...] = ()  # texts the failing items' summaries must name
     seed: bool = True  # write a claim off before the run (item 1d's evidence)
+    cvr: str = "11111111"  # the municipality the node debtor serves
 
 
 MODES = [
     Mode("", frozenset()),
+    Mode("", frozenset(), cvr="22222222"),  # another municipality and system: only the configuration differs
     Mode("restbeloeb", frozenset({"1b"}), ("/Restbeloeb: expected 1250.50, actual 1250.52",)),
     Mode(
         "never_cover",  # no coverage ever booked, and the run's write-off alone is no coverage: 1d fails too
@@ -66,23 +67,23 @@ def node_with_soap() -> str:
     return node
 
 
-def debtor_config(routes_dir: Path) -> dict[str, str]:
+def debtor_config(routes_dir: Path, cvr: str) -> dict[str, str]:
     """What the debtor system's operator configures: its IT-system UUID and its agreement to report back to KY,
     as the route table has them, and the ServiceUUID of the service it calls."""
     routes = {
         f: yaml.safe_load((routes_dir / f).read_text(encoding="utf-8"))
         for f in ("systems.yaml", "agreements.yaml", "services.yaml")
     }
-    system = next(s["uuid"] for s in routes["systems.yaml"]["systems"] if s["key"] == SYSTEM)
+    system = next(s["uuid"] for s in routes["systems.yaml"]["systems"] if s["key"] == DEMO[cvr])
     agreement = next(
         a["uuid"]
         for a in routes["agreements.yaml"]["agreements"]
-        if (a["system"], a["municipality"], a["service"]) == (SYSTEM, CVR, "DaekningAfskrivningRegistreringAfsend")
+        if (a["system"], a["municipality"], a["service"]) == (DEMO[cvr], cvr, "DaekningAfskrivningRegistreringAfsend")
     )
     service = next(
         s["uuid"] for s in routes["services.yaml"]["services"] if s["name"] == "DaekningAfskrivningRegistreringAfsend"
     )
-    return {"CVR": CVR, "SYSTEM_UUID": system, "DAEKNING_AGREEMENT_UUID": agreement, "DAEKNING_SERVICE_UUID": service}
+    return {"CVR": cvr, "SYSTEM_UUID": system, "DAEKNING_AGREEMENT_UUID": agreement, "DAEKNING_SERVICE_UUID": service}
 
 
 @contextmanager
@@ -111,22 +112,22 @@ def node_debtor(node: str, port: int, sim_url: str, config: dict[str, str], faul
         print("".join(lines) + (out or ""))  # the debtor's log, shown when the test fails
 
 
-def deliver_sortiment(c: httpx.Client) -> None:
+def deliver_sortiment(c: httpx.Client, cvr: str) -> None:
     """The sortiment reaches the debtor system now (its first attempt, before the debtor was up, failed)."""
     deadline = time.monotonic() + 15
     while True:
-        sub = c.post(f"/api/klassifikation/subscriptions/{CVR}/{SYSTEM}/retry").json()
+        sub = c.post(f"/api/klassifikation/subscriptions/{cvr}/{DEMO[cvr]}/retry").json()
         if sub["up_to_date"]:
             return
         assert time.monotonic() < deadline, sub
         time.sleep(0.2)  # an attempt of the simulator's own was in flight: ask again
 
 
-def seed_write_off(c: httpx.Client, debtor_url: str) -> None:
+def seed_write_off(c: httpx.Client, debtor_url: str, cvr: str) -> None:
     """Item 1d's write-off, which a debtor system sends only when its staff decide: through its admin endpoint."""
     acc = c.post(
         "/api/ky/accounts",
-        json={"municipality": CVR, "debitor": {"cpr": "0101701234", "name": "Evidence"}, "claims": [{"amount": "75"}]},
+        json={"municipality": cvr, "debitor": {"cpr": "0101701234", "name": "Evidence"}, "claims": [{"amount": "75"}]},
     ).json()
     assert acc["sent"]["accepted"], acc
     claim = acc["account"]["claims"][0]["uuid"]
@@ -134,8 +135,8 @@ def seed_write_off(c: httpx.Client, debtor_url: str) -> None:
     assert r.status_code == 200 and r.json()["status"] == "ACCEPTERET", r.text
 
 
-def readiness(c: httpx.Client) -> dict:
-    run = c.post("/api/readiness/runs", json={"municipality": CVR, "within_s": WITHIN_S}).json()
+def readiness(c: httpx.Client, cvr: str) -> dict:
+    run = c.post("/api/readiness/runs", json={"municipality": cvr, "within_s": WITHIN_S}).json()
     seen, deadline = 0, time.monotonic() + 60
     while True:  # long-poll the run's events until it is over
         state = c.get(f"/api/scenarios/runs/{run['id']}", params={"wait": 10, "after": seen}).json()
@@ -146,20 +147,20 @@ def readiness(c: httpx.Client) -> dict:
     return c.get(f"/api/readiness/runs/{run['id']}/report.json").json()
 
 
-@pytest.mark.parametrize("mode", MODES, ids=[m.fault or "correct" for m in MODES])
+@pytest.mark.parametrize("mode", MODES, ids=[f"{m.fault or 'correct'}-{m.cvr}" for m in MODES])
 def test_node_debtor_readiness(mode: Mode, tmp_path, routes_dir, messages_dir) -> None:
     node = node_with_soap()
     dport, sport = free_port(), free_port()
     point_routes_at(routes_dir, f"http://127.0.0.1:{dport}")
     settings = make_settings(tmp_path, routes_dir, messages_dir, port=sport, components=COMPONENTS)
     with LiveServer(create_app(settings), port=sport) as sim, httpx.Client(base_url=sim.url, timeout=30) as c:
-        with node_debtor(node, dport, sim.url, debtor_config(routes_dir), mode.fault) as debtor_url:
-            deliver_sortiment(c)
+        with node_debtor(node, dport, sim.url, debtor_config(routes_dir, mode.cvr), mode.fault) as debtor_url:
+            deliver_sortiment(c, mode.cvr)
             if mode.seed:
-                seed_write_off(c, debtor_url)
-            report = readiness(c)
+                seed_write_off(c, debtor_url, mode.cvr)
+            report = readiness(c, mode.cvr)
             if not mode.fault:
-                assert_strict_about_claim_types(c)
+                assert_strict_about_claim_types(c, mode.cvr)
 
     verdicts = {i["id"]: i["verdict"] for i in report["items"]}
     why = {i["id"]: (i["verdict"], i["summary"], i.get("missing")) for i in report["items"] if i["verdict"] != "pass"}
@@ -168,12 +169,13 @@ def test_node_debtor_readiness(mode: Mode, tmp_path, routes_dir, messages_dir) -
     assert set(verdicts.values()) <= {"pass", "fail", "skipped"}
     assert report["verdict"] == ("fail" if mode.failing else "pass"), why
     assert report["validation"] == "strict"
+    assert report["municipality"] == mode.cvr and report["debtor_system"] == DEMO[mode.cvr]
     said = " | ".join(f"{i['summary']} {i.get('missing') or ''}" for i in report["items"] if i["id"] in mode.failing)
     for text in mode.reasons:
         assert text in said, said
 
 
-def assert_strict_about_claim_types(c: httpx.Client) -> None:
+def assert_strict_about_claim_types(c: httpx.Client, cvr: str) -> None:
     """The debtor system refuses a claim type that is not a fordringstype of the sortiment it acknowledged:
     an unknown UUID, and a Klasse of the sortiment's other Facet (a write-off reason)."""
     aarsag = c.get("/api/klassifikation/klasser/KY-AA-01").json()["uuid"]
@@ -184,7 +186,7 @@ def assert_strict_about_claim_types(c: httpx.Client) -> None:
         out = c.post(
             "/api/ky/accounts",
             json={
-                "municipality": CVR,
+                "municipality": cvr,
                 "debitor": {"cpr": "0101701235"},
                 "claims": [{"amount": "10", "fordringstype": fordringstype}],
                 "fordringstype_outside_sortiment": True,
