@@ -8,10 +8,11 @@ import shutil
 import socket
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -238,3 +239,18 @@ def live_factory(tmp_path, routes_dir, messages_dir):
 def live(live_factory) -> Iterator[LiveServer]:
     with live_factory() as server:
         yield server
+
+
+def until(what: str, probe: Callable[[], Any], within_s: float = 30) -> Any:
+    """Poll `probe` (e.g. an HTTP read of the event's result) until it answers something truthy; fail with
+    `what` at the deadline. The pause between two polls is not a wait for the event."""
+    import time
+
+    deadline = time.monotonic() + within_s
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {within_s} s: {what}")
+        threading.Event().wait(0.05)

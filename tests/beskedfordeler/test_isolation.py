@@ -67,6 +67,18 @@ class Sender:
         self.conn.close()
 
 
+def publish_among(url: str, goods: list[bytes], bad: bytes, at: int) -> tuple[str, list[str], Sender]:
+    """Publish `goods` with `bad` in at position `at` and wait for every answer: (bad's correlation id, the
+    goods' ids, the sender holding the answers)."""
+    sender = Sender(url)
+    cids = [sender.publish(b) for b in goods[:at]]
+    bad_cid = sender.publish(bad)
+    cids += [sender.publish(b) for b in goods[at:]]
+    sender.wait([*cids, bad_cid])
+    sender.close()
+    return bad_cid, cids, sender
+
+
 def nul_byte_message() -> bytes:
     return statusskift().replace(b"<besked:BeskedVersion>1.0", b"<besked:BeskedVersion>1.\x000", 1)
 
@@ -136,17 +148,7 @@ async def test_one_latin1_message_among_200_good_ones_is_refused_alone(
     bad = latin1_message()
     assert "æ".encode("iso-8859-1") in bad
     async with sim_factory(backend, broker_url=vhost_url) as sim:
-
-        def client_side() -> tuple[str, list[str], Sender]:
-            sender = Sender(vhost_url)
-            cids = [sender.publish(b) for b in goods[:100]]
-            bad_cid = sender.publish(bad)
-            cids += [sender.publish(b) for b in goods[100:]]
-            sender.wait([*cids, bad_cid])
-            sender.close()
-            return bad_cid, cids, sender
-
-        bad_cid, cids, sender = await asyncio.to_thread(client_side)
+        bad_cid, cids, sender = await asyncio.to_thread(publish_among, vhost_url, goods, bad, 100)
         code, text = sender.answer(bad_cid)
         assert code == 40 and text.startswith("UGYLDIG_XML: ") and "ISO-8859-1" in text, text
         assert [sender.answer(c)[0] for c in cids] == [20] * 200
@@ -197,17 +199,7 @@ async def test_a_row_the_database_refuses_is_refused_alone(backend, sim_factory,
     )
     assert long_id.encode() in bad
     async with sim_factory(backend, broker_url=vhost_url):
-
-        def client_side() -> tuple[str, list[str], Sender]:
-            sender = Sender(vhost_url)
-            cids = [sender.publish(b) for b in goods[:25]]
-            bad_cid = sender.publish(bad)
-            cids += [sender.publish(b) for b in goods[25:]]
-            sender.wait([*cids, bad_cid])
-            sender.close()
-            return bad_cid, cids, sender
-
-        bad_cid, cids, sender = await asyncio.to_thread(client_side)
+        bad_cid, cids, sender = await asyncio.to_thread(publish_among, vhost_url, goods, bad, 25)
         code, text = sender.answer(bad_cid)
         assert code == 40 and "cannot be stored" in text, text
         assert [sender.answer(c)[0] for c in cids] == [20] * 50

@@ -6,31 +6,16 @@ touch its answers to KY."""
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from examples.reference_debtor.app import Config
 from examples.reference_debtor.app import create_app as create_debtor_app
-from tests.conftest import LiveServer, free_port, point_routes_at
+from tests.conftest import LiveServer, free_port, point_routes_at, until
 from tests.ky.conftest import COMPONENTS, DEMO_CVR, OPUS_SYSTEM
-
-
-def until(what: str, probe: Callable[[], Any], within_s: float = 20) -> Any:
-    """Poll `probe` until it returns something truthy; fail with `what` at the deadline."""
-    deadline = time.monotonic() + within_s
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {within_s} s: {what}")
-        threading.Event().wait(0.05)  # the pause between two polls, not a wait for the event
 
 
 @pytest.fixture

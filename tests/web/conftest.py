@@ -18,7 +18,7 @@ import httpx
 import pytest
 from lxml import etree
 
-from tests.conftest import REQUIRE_SERVICES, ROOT
+from tests.conftest import REQUIRE_SERVICES, ROOT, until
 from tests.serviceplatform.pingservice import NS
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -99,22 +99,6 @@ def screenshot(page, name: str, *, full_page: bool = False) -> Path:
 
 
 # -- a simulator with one debtor account's whole story: 1a, 1c, 1d, 1e, a business refusal, a platform fault ---
-
-
-def until(what: str, probe, within_s: float = 30):
-    """Poll `probe` (an HTTP read of the event's result) until it answers something truthy; fail at the
-    deadline. The pause between two polls is not a wait for the event."""
-    import threading
-    import time
-
-    deadline = time.monotonic() + within_s
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {within_s} s: {what}")
-        threading.Event().wait(0.05)
 
 
 @dataclass
