@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import REQUIRE_SERVICES, service_available
+from tests.conftest import REQUIRE_SERVICES, service_available, until
 from tests.ky.messages import PATH, action, coverage
 from tests.reliability.conftest import (
     COVERAGE_SERVICE,
@@ -48,9 +48,9 @@ def restartable_postgres():
         subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", CLUSTER, "main", "start"], check=False)
 
 
-def outage(sim_url: str, claim: str) -> dict:
-    """Stop PostgreSQL, look at the simulator while it is down (health, one call), start it again.
-    Returns the moments (time.monotonic) and what was seen."""
+def outage(sim_url: str, claim: str, out: Outcomes, stream_answers: int = 5) -> dict:
+    """Stop PostgreSQL, look at the simulator while it is down (health, one call, and `stream_answers`
+    answers of the running load), start it again. Returns the moments (time.monotonic) and what was seen."""
     seen: dict = {"stop": time.monotonic()}
     try:
         pg_ctl("stop")
@@ -63,6 +63,12 @@ def outage(sim_url: str, claim: str) -> dict:
             except httpx.TimeoutException:
                 seen["probe"] = None  # held until the database is back: not the promised prompt fault
             seen["probe_s"] = time.monotonic() - t0
+        # the load's callers get answers while it is down too (read from their list; fails at the deadline)
+        until(
+            f"{stream_answers} answers to the running load while PostgreSQL is down",
+            lambda: sum(1 for _, answered, _ in list(out.calls) if answered >= seen["down"]) >= stream_answers,
+            within_s=20,
+        )
     finally:
         seen["start"] = time.monotonic()
         pg_ctl("start")  # waits until the server accepts connections
@@ -81,7 +87,7 @@ async def test_postgres_outage_mid_stream_gives_faults_then_recovers_by_itself_a
     before = out.when_accepted(100)
     load = asyncio.create_task(coverage_load([sim.url], claim, clients=10, stop=stop, out=out))
     await asyncio.wait_for(before.wait(), 60)
-    t = await asyncio.to_thread(outage, sim.url, claim)
+    t = await asyncio.to_thread(outage, sim.url, claim, out)
     # recovery without restarting the simulator: 100 more coverages accepted after PostgreSQL is back
     await asyncio.wait_for(out.when_accepted(len(out.accepted) + 100).wait(), 60)
     stop.set()
