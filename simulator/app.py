@@ -178,6 +178,7 @@ class SimulatorApp:
                 "status": response.status,
                 "headers": [
                     (b"content-type", response.content_type.encode("latin-1")),
+                    (b"content-length", str(len(response.body)).encode()),
                     (b"x-simulator-exchange-id", response.exchange_id.encode()),
                 ],
             }

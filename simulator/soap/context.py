@@ -63,27 +63,40 @@ def check_uuid(value: str, what: str) -> str:
     raise SoapFaultError(ErrorCode.INVALID_UUID, f"{what} '{value}' is not a UUID")
 
 
+_INVOCATION_FIELDS = {name: _snake(name) for name in _REQUIRED + _OPTIONAL}
+_INVOCATION_TAGS = {f"{{{INVOCATION_CONTEXT}}}{name}": name for name in _REQUIRED + _OPTIONAL}
+_CONTEXT_TAGS = {f"{{{ns}}}{name}": name for name, ns in _CONTEXT_NS.items()}
+_CVR_TAG = f"{{{AUTHORITY_CONTEXT}}}MunicipalityCVR"
+
+
+def _split(tag: str) -> tuple[str | None, str]:
+    """(namespace, local name) of a Clark-notation tag, as etree.QName gives them."""
+    if tag[:1] == "{":
+        ns, _, local = tag[1:].partition("}")
+        return ns, local
+    return None, tag
+
+
 def _invocation(el: etree._Element) -> InvocationContext:
     seen: dict[str, str] = {}
     for child in el:
-        if not isinstance(child.tag, str):
+        tag = child.tag
+        if not isinstance(tag, str):
             continue
-        qn = etree.QName(child)
-        if qn.localname not in _REQUIRED + _OPTIONAL:
+        name = _INVOCATION_TAGS.get(tag)
+        if name is None:  # not one of ours in our namespace: say which of the two it is
+            _, local = _split(tag)
+            if local not in _INVOCATION_FIELDS:
+                raise SoapFaultError(
+                    ErrorCode.INVALID_INVOCATION_CONTEXT, f"InvocationContext has an unknown element {local}"
+                )
             raise SoapFaultError(
                 ErrorCode.INVALID_INVOCATION_CONTEXT,
-                f"InvocationContext has an unknown element {qn.localname}",
+                f"InvocationContext/{local} must be in namespace {INVOCATION_CONTEXT}",
             )
-        if qn.namespace != INVOCATION_CONTEXT:
-            raise SoapFaultError(
-                ErrorCode.INVALID_INVOCATION_CONTEXT,
-                f"InvocationContext/{qn.localname} must be in namespace {INVOCATION_CONTEXT}",
-            )
-        if qn.localname in seen:
-            raise SoapFaultError(
-                ErrorCode.INVALID_INVOCATION_CONTEXT, f"InvocationContext/{qn.localname} appears twice"
-            )
-        seen[qn.localname] = _text(child)
+        if name in seen:
+            raise SoapFaultError(ErrorCode.INVALID_INVOCATION_CONTEXT, f"InvocationContext/{name} appears twice")
+        seen[name] = (child.text or "").strip()
     missing = [n for n in _REQUIRED if not seen.get(n)]
     if missing:
         raise SoapFaultError(ErrorCode.INVALID_INVOCATION_CONTEXT, f"InvocationContext lacks {', '.join(missing)}")
@@ -95,40 +108,51 @@ def _invocation(el: etree._Element) -> InvocationContext:
                 ErrorCode.INVALID_INVOCATION_CONTEXT,
                 f"InvocationContext/{name} is longer than 255 characters",
             )
-    return InvocationContext(**{_snake(k): v for k, v in seen.items()})
+    return InvocationContext(**{_INVOCATION_FIELDS[k]: v for k, v in seen.items()})
+
+
+def _misplaced_namespace(tag: str) -> SoapFaultError | None:
+    """The fault for a context element in the wrong namespace (None: `tag` is no context element's name)."""
+    ns, local = _split(tag)
+    if local not in _CONTEXT_NS:
+        return None
+    return SoapFaultError(
+        ErrorCode.MISPLACED_CONTEXT,
+        f"{local} is in namespace {ns or '(none)'}; it must be in {_CONTEXT_NS[local]}",
+    )
 
 
 def read_context(payload: etree._Element) -> RequestContext:
     """Read CallContext?, AuthorityContext?, InvocationContext? from the front of the request element."""
     found: dict[str, etree._Element] = {}
     index = 0
-    children = [c for c in payload if isinstance(c.tag, str)]
-    for index, child in enumerate(children):  # noqa: B007 - index used after the loop
-        qn = etree.QName(child)
-        if qn.localname not in _CONTEXT_NS:
-            break
-        if qn.namespace != _CONTEXT_NS[qn.localname]:
+    in_front = True
+    for child in payload:
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue
+        name = _CONTEXT_TAGS.get(tag)
+        if in_front:
+            if name is None:
+                error = _misplaced_namespace(tag)
+                if error is not None:
+                    raise error
+                in_front = False
+                continue
+            if name in found:
+                raise SoapFaultError(ErrorCode.MISPLACED_CONTEXT, f"{name} appears twice")
+            found[name] = child
+            index += 1
+        elif name is not None:
             raise SoapFaultError(
                 ErrorCode.MISPLACED_CONTEXT,
-                f"{qn.localname} is in namespace {qn.namespace or '(none)'}; it must be in {_CONTEXT_NS[qn.localname]}",
-            )
-        if qn.localname in found:
-            raise SoapFaultError(ErrorCode.MISPLACED_CONTEXT, f"{qn.localname} appears twice")
-        found[qn.localname] = child
-    else:
-        index = len(children)
-    for child in children[index:]:
-        qn = etree.QName(child)
-        if qn.localname in _CONTEXT_NS and qn.namespace == _CONTEXT_NS[qn.localname]:
-            raise SoapFaultError(
-                ErrorCode.MISPLACED_CONTEXT,
-                f"{qn.localname} must come before the payload (CallContext?, AuthorityContext?, "
+                f"{name} must come before the payload (CallContext?, AuthorityContext?, "
                 "InvocationContext? first in the request element)",
             )
 
     cvr = None
     if "AuthorityContext" in found:
-        el = found["AuthorityContext"].find(f"{{{AUTHORITY_CONTEXT}}}MunicipalityCVR")
+        el = found["AuthorityContext"].find(_CVR_TAG)
         if el is None:
             raise SoapFaultError(ErrorCode.INVALID_AUTHORITY_CONTEXT, "AuthorityContext lacks MunicipalityCVR")
         cvr = _text(el)
