@@ -13,24 +13,29 @@ alone.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from simulator.ky import xml as x
 from simulator.ky.models import KyClaim, KyPosting, KySubClaim
 from simulator.soap.kvittering import Kvittering
 from simulator.store import Database
-from simulator.store.bulk import BulkInsert
+from simulator.store.bulk import BulkInsert, driver_sql
 from simulator.store.group import GroupCommit
 from simulator.store.text import storable
 
+if TYPE_CHECKING:
+    from simulator.traffic import Recorder
+
 log = logging.getLogger(__name__)
-_C = KyClaim.__table__.c
-_P = KyPosting.__table__.c
+_CLAIMS = KyClaim.__table__
+_POSTINGS = KyPosting.__table__
+_P = _POSTINGS.c
 _insert_postings = BulkInsert(KyPosting.__table__)
 
 # Signs of each kind of posting in the outstanding amount (indbetaling is informational).
@@ -56,12 +61,19 @@ class Refusal(Exception):
         self.message = message
 
 
+Finish = Callable[[Any], tuple[bytes, dict[str, Any]]]
+"""A booking's outcome (the outstanding amount before it, a repeat's receipt, or a Refusal) → (the answer, the
+exchange row to write with the booking)."""
+
+
 @dataclass
 class _Request:
     municipality: str
     kind: str
     item: dict[str, Any]
     exchange_id: str | None
+    finish: Finish | None = None
+    row: dict[str, Any] | None = None  # the exchange row written with the booking (after `finish`)
 
 
 @dataclass
@@ -81,18 +93,33 @@ class Bookings:
     """Bookings go through the database's group commit (simulator.store.GroupCommit): what concurrent
     callers book is checked and booked together, a batch per transaction."""
 
-    def __init__(self, db: Database, group: GroupCommit | None = None) -> None:
+    def __init__(self, db: Database, group: GroupCommit | None = None, recorder: Recorder | None = None) -> None:
         self.db = db
+        self.recorder = recorder
         self._own_group = group is None
         self.group = group or GroupCommit(db, name="ky-bookings", max_batch=256)
-        self.lane = self.group.lane("ky-bookings", self._book_batch_in, on_refused=self._refused)
+        self.lane = self.group.lane(
+            "ky-bookings", self._book_batch_in, on_refused=self._refused, after_commit=self._committed
+        )
 
-    async def book(self, municipality: str, kind: str, item: dict[str, Any], exchange_id: str | None) -> Any:
+    async def book(
+        self,
+        municipality: str,
+        kind: str,
+        item: dict[str, Any],
+        exchange_id: str | None,
+        *,
+        finish: Finish | None = None,
+    ) -> Any:
         """Check and book one posting. Returns the outstanding amount before it (øre) or, for a repeat of
-        a booked id, the repeat's receipt; raises Refusal. While the database is unavailable, raises its
-        error (the call is answered with a fault)."""
-        _check_storable(kind, item)
-        return await self.lane.submit(_Request(municipality, kind, item, exchange_id))
+        a booked id, the repeat's receipt; raises Refusal. With `finish` (needs the recorder), returns the
+        answer `finish` builds from that outcome instead, its exchange row written in the booking's own
+        transaction (a CommittedAnswer). While the database is unavailable, raises its error (the call is
+        answered with a fault, nothing written)."""
+        check_storable(kind, item)
+        if finish is not None and self.recorder is None:
+            raise RuntimeError("Bookings: finish needs the recorder")
+        return await self.lane.submit(_Request(municipality, kind, item, exchange_id, finish))
 
     async def stop(self) -> None:
         if self._own_group:
@@ -100,7 +127,10 @@ class Bookings:
 
     def _refused(self, s, r: _Request, error: BaseException) -> Any:
         """The database refused this posting on its own. A unique-key clash: another process booked the same
-        id a moment ago, so this is a repeat (or a reused id); anything else: KY cannot take the values."""
+        id a moment ago, so this is a repeat (or a reused id); anything else: KY cannot take the values. A
+        posting with `finish` gets its answer and exchange row here too (if the row is what the database
+        refuses, this raises: the caller gets a fault, recorded the ordinary way)."""
+        outcome: Any = Refusal(E_INVALID, f"KY cannot store {r.kind} {r.item.get('uuid')}: {_first_line(error)}")
         if isinstance(error, IntegrityError):
             existing = s.execute(
                 select(_P.kind, _P.claim_uuid, _P.amount, _P.subclaim_uuid).where(
@@ -109,34 +139,65 @@ class Bookings:
             ).first()
             if existing is not None:
                 try:
-                    return repeat_receipt(existing, r.item, r.kind)
+                    outcome = repeat_receipt(existing, r.item, r.kind)
                 except Refusal as e:
-                    return e
-        return Refusal(E_INVALID, f"KY cannot store {r.kind} {r.item.get('uuid')}: {_first_line(error)}")
+                    outcome = e
+        return self._finish(s, [r], [outcome])[0]
+
+    def _committed(self, batch: list[_Request]) -> None:
+        rows = [r.row for r in batch if r.row is not None]
+        if rows and self.recorder is not None:
+            self.recorder.committed(rows)
+
+    def _finish(self, s, batch: list[_Request], outcomes: list[Any]) -> list[Any]:
+        """For the postings with `finish`: the answer instead of the outcome, and their exchange rows written."""
+        rows = []
+        for i, r in enumerate(batch):
+            if r.finish is not None:
+                outcomes[i], r.row = r.finish(outcomes[i])
+                rows.append(r.row)
+        if rows:
+            self.recorder.write_rows(s, rows)
+        return outcomes
 
     def _book_batch_in(self, s, batch: list[_Request]) -> list[Any]:
+        """Check and book a batch (and write the exchange rows of those with `finish`)."""
+        return self._finish(s, batch, self._book_in(s, batch))
+
+    def _book_in(self, s, batch: list[_Request]) -> list[Any]:
         """Check and book a batch on one connection, inside its transaction (synchronous: on SQLite the
         whole batch runs in one worker-thread hop, see Database.transaction)."""
         claim_ids = sorted({r.item["claim_uuid"] for r in batch})
         keys = {(r.kind, r.item["uuid"]) for r in batch}
         outcomes: list[Any] = []
         rows: list[dict[str, Any]] = []
-        # Core on the transaction's connection: no ORM work on the hot path
-        stmt = (
-            select(_C.uuid, _C.municipality, _C.amount, _C.movements, _C.state)
-            .where(_C.uuid.in_(claim_ids))
-            .order_by(_C.uuid)  # locked in one order by every process: no deadlock
-        )
-        if self.db.dialect == "postgresql":
-            stmt = stmt.with_for_update()
-        claims = {u: _Claim(m, a, mv, st) for u, m, a, mv, st in s.execute(stmt).all()}
+        # driver-level statements on the transaction's connection: no ORM or Core compile work on the hot path
+        lock = " FOR UPDATE" if self.db.dialect == "postgresql" else ""
+        claims = {
+            u: _Claim(m, a, mv, st)
+            for u, m, a, mv, st in s.exec_driver_sql(
+                driver_sql(
+                    s,
+                    "SELECT uuid, municipality, amount, movements, state FROM {0} WHERE uuid IN ("
+                    + ", ".join("?" * len(claim_ids))
+                    + ") ORDER BY uuid"  # locked in one order by every process: no deadlock
+                    + lock,
+                    _CLAIMS,
+                ),
+                tuple(claim_ids),
+            ).all()
+        }
         booked = {}
         for kind in sorted({k for k, _ in keys}):  # kind = … AND posting_uuid IN (…): the unique index serves it
             ids = [u for k, u in keys if k == kind]
-            for p in s.execute(
-                select(_P.kind, _P.posting_uuid, _P.claim_uuid, _P.amount, _P.subclaim_uuid).where(
-                    _P.kind == kind, _P.posting_uuid.in_(ids)
-                )
+            for p in s.exec_driver_sql(
+                driver_sql(
+                    s,
+                    "SELECT kind, posting_uuid, claim_uuid, amount, subclaim_uuid FROM {0} "
+                    "WHERE kind = ? AND posting_uuid IN (" + ", ".join("?" * len(ids)) + ")",
+                    _POSTINGS,
+                ),
+                (kind, *ids),
             ).all():
                 booked[(p.kind, p.posting_uuid)] = p
         subclaims: dict[str, list[int | str]] = {}  # uuid -> [claim_uuid, outstanding]
@@ -173,13 +234,8 @@ class Bookings:
             )
         if rows:
             _insert_postings(s, rows)
-            moved = [{"u": u, "d": c.delta} for u, c in claims.items() if c.delta]
-            s.execute(
-                update(KyClaim.__table__)
-                .where(_C.uuid == bindparam("u"))
-                .values(movements=_C.movements + bindparam("d")),
-                moved,
-            )
+            moved = [(c.delta, u) for u, c in claims.items() if c.delta]
+            s.exec_driver_sql(driver_sql(s, "UPDATE {0} SET movements = movements + ? WHERE uuid = ?", _CLAIMS), moved)
         return outcomes
 
     def _check(self, s, r: _Request, claims: dict[str, _Claim], booked, subclaims) -> Any:
@@ -287,7 +343,7 @@ _STORED_IDS = {
 }
 
 
-def _check_storable(kind: str, item: dict[str, Any]) -> None:
+def check_storable(kind: str, item: dict[str, Any]) -> None:
     """Refuse at the edge what the ledger's columns cannot hold (the same on SQLite, which does not enforce a
     length, and PostgreSQL, which does), and make free text storable."""
     for key, (column, element) in _STORED_IDS.items():

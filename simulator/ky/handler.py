@@ -3,13 +3,15 @@ the debtor systems), answered with a Forretningskvittering (ACCEPTERET or AFVIST
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
 from simulator.ky import xml as x
 from simulator.ky.booking import E_INVALID, Refusal
 from simulator.ky.contracts import DEBITOR_NS, NS_DAEKNING
+from simulator.ky.ledger import check_posting, posting_receipt
+from simulator.serviceplatform.types import CommittedAnswer, RowFinisher
 from simulator.soap.errors import ErrorCode, SoapFaultError
 from simulator.soap.kvittering import Kvittering
 
@@ -47,17 +49,36 @@ def read_item(payload: etree._Element, operation: str) -> tuple[str, dict]:
 
 
 def make_handler(ledger: KyLedger):
-    async def handle(call: SoapCall) -> bytes:
+    async def handle(call: SoapCall) -> bytes | CommittedAnswer:
         op = call.operation.name
         if op not in _ITEMS:
             raise SoapFaultError(ErrorCode.UNKNOWN_OPERATION, f"KY does not serve {op} on {call.service.name}")
         try:
             kind, item = read_item(call.payload, op)
-            k = await ledger.register_posting(call.municipality, kind, item, call.exchange_id)
-        except x.BadValue as e:
-            k = Kvittering("AFVIST", str(e), [(E_INVALID, str(e))])
-        except Refusal as e:
-            k = Kvittering("AFVIST", e.message, [(e.code, e.message)])
-        return x.response_envelope(NS_DAEKNING, op, k)
+            check_posting(kind, item)
+        except (x.BadValue, Refusal) as e:
+            return x.response_envelope(NS_DAEKNING, op, _refusal(e))
+
+        def answer(outcome: Any) -> bytes:
+            try:
+                k = posting_receipt(kind, item, outcome)
+            except Refusal as e:
+                k = _refusal(e)
+            return x.response_envelope(NS_DAEKNING, op, k)
+
+        async def commit(finish_row: RowFinisher) -> bytes:
+            def finish(outcome: Any) -> tuple[bytes, dict[str, Any]]:
+                body = answer(outcome)
+                return body, finish_row(body)
+
+            return await ledger.bookings.book(call.municipality, kind, item, call.exchange_id, finish=finish)
+
+        return CommittedAnswer(commit)  # booked, answered and recorded in one transaction
 
     return handle
+
+
+def _refusal(e: x.BadValue | Refusal) -> Kvittering:
+    if isinstance(e, Refusal):
+        return Kvittering("AFVIST", e.message, [(e.code, e.message)])
+    return Kvittering("AFVIST", str(e), [(E_INVALID, str(e))])

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from simulator.ky import messages as m
 from simulator.ky import xml as x
-from simulator.ky.booking import E_NOT_POSITIVE, Bookings, Refusal
+from simulator.ky.booking import E_NOT_POSITIVE, Bookings, Refusal, check_storable
 from simulator.ky.client import KyClient, SendResult
 from simulator.ky.contracts import FORDRING_TILSTANDE
 from simulator.ky.errors import KyError
@@ -50,7 +50,7 @@ class KyLedger(LedgerViews):
     def __init__(self, rt: Runtime) -> None:
         super().__init__(rt.db)
         self.rt = rt
-        self.bookings = Bookings(rt.db, rt.writer)
+        self.bookings = Bookings(rt.db, rt.writer, rt.recorder)
         self.client = KyClient(rt)
         self.claim_types = SortimentClaimTypes(rt)
 
@@ -310,18 +310,8 @@ class KyLedger(LedgerViews):
     ) -> Kvittering:
         """Check a coverage/write-off against the ledger and book it (group-committed with concurrent
         bookings, simulator.ky.booking); refusals raise Refusal."""
-        if item["amount"] <= 0:
-            raise Refusal(E_NOT_POSITIVE, f"the amount must be positive ({x.kroner(item['amount'])})")
-        outstanding = await self.bookings.book(municipality, kind, item, exchange_id)
-        if isinstance(outstanding, Kvittering):
-            return outstanding
-        left = outstanding - item["amount"]
-        what = "coverage" if kind == "daekning" else "write-off"
-        return Kvittering(
-            "ACCEPTERET",
-            f"{what} {item['uuid']} of {x.kroner(item['amount'])} booked on claim "
-            f"{item['claim_uuid']}; outstanding now {x.kroner(left)}",
-        )
+        check_posting(kind, item)
+        return posting_receipt(kind, item, await self.bookings.book(municipality, kind, item, exchange_id))
 
     # -- incoming from Beskedfordeleren ------------------------------------------------------------
 
@@ -385,3 +375,25 @@ class KyLedger(LedgerViews):
         except IntegrityError:
             return False
         return True
+
+
+def check_posting(kind: str, item: dict[str, Any]) -> None:
+    """What KY refuses before looking at its books (raises Refusal): a non-positive amount, values no column holds."""
+    if item["amount"] <= 0:
+        raise Refusal(E_NOT_POSITIVE, f"the amount must be positive ({x.kroner(item['amount'])})")
+    check_storable(kind, item)
+
+
+def posting_receipt(kind: str, item: dict[str, Any], outcome: Any) -> Kvittering:
+    """KY's receipt for a booking's outcome: the outstanding amount before it (ACCEPTERET, with what is left),
+    a repeat's receipt as it is; a Refusal is raised."""
+    if isinstance(outcome, BaseException):
+        raise outcome
+    if isinstance(outcome, Kvittering):
+        return outcome
+    what = "coverage" if kind == "daekning" else "write-off"
+    return Kvittering(
+        "ACCEPTERET",
+        f"{what} {item['uuid']} of {x.kroner(item['amount'])} booked on claim "
+        f"{item['claim_uuid']}; outstanding now {x.kroner(outcome - item['amount'])}",
+    )

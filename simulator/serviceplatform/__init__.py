@@ -12,10 +12,11 @@ from simulator.serviceplatform.routefiles import (
     read_route_files,
 )
 from simulator.serviceplatform.routetable import RouteTable, RouteTableError
-from simulator.serviceplatform.types import Handler, SoapCall, SoapRequest, SoapResponse
+from simulator.serviceplatform.types import CommittedAnswer, Handler, RowFinisher, SoapCall, SoapRequest, SoapResponse
 
 __all__ = [
     "AgreementDef",
+    "CommittedAnswer",
     "Handler",
     "MunicipalityDef",
     "Pipeline",
@@ -24,6 +25,7 @@ __all__ = [
     "RouteFileError",
     "RouteTable",
     "RouteTableError",
+    "RowFinisher",
     "ServiceDef",
     "SoapCall",
     "SoapRequest",

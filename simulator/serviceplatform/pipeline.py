@@ -21,6 +21,7 @@ from simulator.serviceplatform.routetable import RouteTable
 from simulator.serviceplatform.types import (
     SOAP_CONTENT_TYPE,
     Authenticator,
+    CommittedAnswer,
     Handler,
     SoapCall,
     SoapRequest,
@@ -40,6 +41,7 @@ class _Trace:
 
     def __init__(self, request: SoapRequest) -> None:
         self.t0 = time.perf_counter()
+        self.recorded = False  # written with the handler's work (CommittedAnswer)
         self.row: dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "started_at": datetime.now(UTC),
@@ -101,7 +103,8 @@ class Pipeline:
         except Exception as e:  # noqa: BLE001 - the caller gets a fault, the exchange is recorded
             response = self._fault(SoapFaultError(ErrorCode.INTERNAL, f"internal error: {e!r}", client=False), trace)
         response.exchange_id = trace.row["id"]
-        await self._record(trace, request, response)
+        if not trace.recorded:
+            await self._record(trace, request, response)
         return response
 
     async def handle_oversized(self, request: SoapRequest, size: int) -> SoapResponse:
@@ -177,7 +180,7 @@ class Pipeline:
             envelope=envelope,
         )
         if route.target.startswith("builtin:"):
-            return await self._builtin(route, call, trace)
+            return await self._builtin(route, call, request, trace)
         return await self._forward(route, request, operation, contract, service, trace)
 
     async def _invocation_caller(
@@ -332,7 +335,7 @@ class Pipeline:
             )
         return None
 
-    async def _builtin(self, route: RouteDef, call: SoapCall, trace: _Trace) -> SoapResponse:
+    async def _builtin(self, route: RouteDef, call: SoapCall, request: SoapRequest, trace: _Trace) -> SoapResponse:
         name = route.target.removeprefix("builtin:")
         handler = self.handlers.get(name)
         if handler is None:
@@ -342,6 +345,14 @@ class Pipeline:
             reason=f"built-in handler '{name}' for {call.service.name} in {call.municipality}",
         )
         payload = await handler(call)
+        if isinstance(payload, CommittedAnswer):  # answered and recorded in the handler's transaction
+
+            def finish(body: bytes) -> dict[str, Any]:
+                return self._finished_row(trace, request, SoapResponse(status=200, body=body, exchange_id=""))
+
+            body = await payload.commit(finish)
+            trace.recorded = True
+            return SoapResponse(status=200, body=body, exchange_id="")
         body = payload if isinstance(payload, bytes) else build_envelope(payload)
         return SoapResponse(status=200, body=body, exchange_id="")
 
@@ -422,6 +433,10 @@ class Pipeline:
         )
 
     async def _record(self, trace: _Trace, request: SoapRequest, response: SoapResponse) -> None:
+        await self.recorder.record(self._finished_row(trace, request, response))
+
+    def _finished_row(self, trace: _Trace, request: SoapRequest, response: SoapResponse) -> dict[str, Any]:
+        """The exchange row, complete with the answer (synchronous: also run in the writer's transaction)."""
         req_body, req_cut = truncate_body(request.body, self.record_body_max_bytes)
         resp_body, resp_cut = truncate_body(response.body, self.record_body_max_bytes)
         trace.set(
@@ -434,7 +449,7 @@ class Pipeline:
             response_body=resp_body,
             response_truncated=resp_cut,
         )
-        await self.recorder.record(trace.row)
+        return trace.row
 
 
 def contract_at(routes: RouteTable, pipeline: Pipeline, path: str) -> tuple[ServiceDef, Contract]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from lxml import etree
 
@@ -81,7 +81,21 @@ class SoapCall:
         return self.envelope.payload
 
 
-Handler = Callable[[SoapCall], Awaitable[etree._Element | bytes]]
-"""A built-in handler answers the request element of the response, or the whole response envelope as bytes
-(built from a template on a hot path)."""
-"""A built-in route target: returns the response element, or raises SoapFaultError."""
+RowFinisher = Callable[[bytes], dict[str, Any]]
+"""The pipeline's last step for a call whose answer is `body`: the exchange row to record (synchronous, pure)."""
+
+
+@dataclass(frozen=True)
+class CommittedAnswer:
+    """An answer decided where the handler's work is committed (KY's bookings). ``await commit(finish)`` does the
+    work in the database writer's transaction, builds the answer there, writes the exchange row ``finish(body)``
+    gives in that same transaction, and returns the body once it is committed: one commit per call, not one for
+    the work and one for the record. Raising (the database is unavailable) means nothing was written; the
+    pipeline then answers and records a fault as usual."""
+
+    commit: Callable[[RowFinisher], Awaitable[bytes]]
+
+
+Handler = Callable[[SoapCall], Awaitable[etree._Element | bytes | CommittedAnswer]]
+"""A built-in route target: the response element, the whole response envelope as bytes (built from a template
+on a hot path), or a CommittedAnswer; raises SoapFaultError to refuse."""

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Table
 
 _MISSING = object()
+_SQLITE_MAX_VARIABLES = 32_766  # SQLITE_MAX_VARIABLE_NUMBER since SQLite 3.32
 
 
 class BulkInsert:
@@ -28,6 +29,7 @@ class BulkInsert:
             defaults.append(d.arg if d is not None and d.is_scalar else None)
         self.defaults = tuple(defaults)
         self._prepared: dict[str, tuple[str, list[tuple[int, Any]]]] = {}
+        self._values_sql: dict[int, str] = {}  # SQLite: rows in one statement → its SQL
 
     def __call__(self, conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
         sql, processors = self._for(conn)
@@ -47,7 +49,28 @@ class BulkInsert:
                         p[i] = hit
                     else:
                         p[i] = proc(v)
-        conn.exec_driver_sql(sql, [tuple(p) for p in params])
+        if conn.dialect.name == "sqlite":
+            self._multi_row(conn, sql, params)
+        else:
+            conn.exec_driver_sql(sql, [tuple(p) for p in params])
+
+    def _multi_row(self, conn: Connection, sql: str, params: list[list[Any]]) -> None:
+        """SQLite: the batch as one ``INSERT … VALUES (…), (…), …`` per chunk: sqlite3's executemany steps
+        the statement once per row, letting go of the GIL and taking it back each time (in a worker thread
+        that means waiting for the event loop to hand it over, once per row)."""
+        width = len(self.columns)
+        per_chunk = max(1, _SQLITE_MAX_VARIABLES // width)
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            for start in range(0, len(params), per_chunk):
+                chunk = params[start : start + per_chunk]
+                statement = self._values_sql.get(len(chunk))
+                if statement is None:
+                    one = sql[sql.index(" VALUES ") + 8 :]
+                    statement = self._values_sql[len(chunk)] = sql + (", " + one) * (len(chunk) - 1)
+                cursor.execute(statement, [v for p in chunk for v in p])
+        finally:
+            cursor.close()
 
     def _for(self, conn: Connection) -> tuple[str, list[tuple[int, Any]]]:
         dialect = conn.dialect
@@ -77,3 +100,32 @@ class BulkInsert:
                     processors.append((i, proc))
             found = self._prepared[key] = (sql, processors)
         return found
+
+
+_DRIVER_SQL: dict[tuple[str, str, str], str] = {}
+
+
+def driver_sql(conn: Connection, sql: str, *tables: Table) -> str:
+    """``sql`` written with ``?`` marks and ``{0}``, ``{1}``… for `tables`, in the connection's paramstyle and with
+    the tables' quoted names (built once per dialect): for ``conn.exec_driver_sql`` on the hot path, where a Core
+    statement's compile-cache lookup costs more than the statement."""
+    dialect = conn.dialect
+    key = (dialect.name, dialect.paramstyle, sql + "".join(t.name for t in tables))
+    found = _DRIVER_SQL.get(key)
+    if found is None:
+        prep = dialect.identifier_preparer
+        text = sql.format(*(prep.format_table(t) for t in tables))
+        parts = text.split("?")
+        style = dialect.paramstyle
+        if style == "qmark":
+            found = text
+        elif style == "numeric_dollar":
+            found = "".join(p + (f"${i + 1}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
+        elif style == "numeric":
+            found = "".join(p + (f":{i + 1}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
+        elif style == "format":
+            found = "%s".join(p.replace("%", "%%") for p in parts)
+        else:
+            raise NotImplementedError(f"driver_sql: paramstyle {style}")
+        _DRIVER_SQL[key] = found
+    return found

@@ -207,7 +207,8 @@ class GroupCommit:
         lane.submitted += 1
         await self._queue.put(_Entry(lane, item, future))
         if future is not None:
-            return await asyncio.shield(future)
+            # a cancelled caller cancels only its future: the item is still written (_settle skips it)
+            return await future
         return None
 
     async def _run(self) -> None:

@@ -115,6 +115,17 @@ class Recorder:
         if self._own_group:
             await self.group.stop(timeout_s)
 
+    def write_rows(self, conn, rows: list[dict[str, Any]]) -> None:
+        """Write finished rows in a transaction another lane of the writer runs (a CommittedAnswer's: the
+        exchange goes in with the work it answers); call `committed(rows)` once that transaction is committed."""
+        for row in rows:
+            _make_storable(row)
+        self._write_in(conn, rows)
+
+    def committed(self, rows: list[dict[str, Any]]) -> None:
+        """Tell the listeners (live feed, metrics) about rows `write_rows` wrote, once they are committed."""
+        self._notify(rows)
+
     def _write_in(self, conn, batch: list[dict[str, Any]]) -> None:
         """Insert a batch (one driver-level executemany) and, now and then, apply retention."""
         table = self.table.__table__
