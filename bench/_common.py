@@ -57,13 +57,14 @@ def _with_children(pid: int) -> list[int]:
     return out
 
 
-def cpu_s(pid: int | None) -> float | None:
-    """User + system CPU seconds a process and its live descendants have used so far (Linux /proc), or None."""
+def cpu_s(pid: int | None, *, descendants: bool = True) -> float | None:
+    """User + system CPU seconds a process (and, with `descendants`, its live descendants: uvicorn's workers)
+    has used so far (Linux /proc), or None."""
     if pid is None:
         return None
     total = 0.0
     try:
-        pids = _with_children(pid)
+        pids = _with_children(pid) if descendants else [pid]
     except OSError:
         return None
     for p in pids:

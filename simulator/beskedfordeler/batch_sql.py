@@ -11,11 +11,11 @@ from sqlalchemy import insert, select, update
 
 from simulator.beskedfordeler.answers import Retur
 from simulator.beskedfordeler.models import BfBesked, BfLevering
+from simulator.store.bulk import BulkInsert
 
 if TYPE_CHECKING:
     from simulator.beskedfordeler.accept import Prepared
 
-_MISSING = object()
 BESKED_COLUMNS = (
     "besked_id",
     "received_at",
@@ -28,6 +28,8 @@ BESKED_COLUMNS = (
     "body",
 )
 LEVERING_COLUMNS = ("besked_id", "dueslag", "abonnement", "state", "tilladte_modtagere", "attempts", "updated_at")
+_insert_beskeder = BulkInsert(BfBesked.__table__, BESKED_COLUMNS)
+_insert_leveringer = BulkInsert(BfLevering.__table__, LEVERING_COLUMNS)
 
 
 def repeat_or_clash(besked_id: str, stored_sha256: str, sha256: str) -> Retur:
@@ -58,8 +60,8 @@ def persist_batch(conn, *, batch: list[Prepared], now: datetime) -> list[tuple[P
     else:
         known = dict(conn.execute(select(BfBesked.besked_id, BfBesked.sha256).where(BfBesked.besked_id.in_(ids))).all())
     results: list[tuple[Prepared, Retur, bool]] = []
-    besked_rows: list[tuple] = []  # in BESKED_COLUMNS order
-    levering_rows: list[tuple] = []  # in LEVERING_COLUMNS order
+    besked_rows: list[list] = []  # in BESKED_COLUMNS order
+    levering_rows: list[list] = []  # in LEVERING_COLUMNS order
     for p in batch:
         bid = p.besked.besked_id
         if bid in known:
@@ -67,7 +69,7 @@ def persist_batch(conn, *, batch: list[Prepared], now: datetime) -> list[tuple[P
             continue
         known[bid] = p.sha256
         besked_rows.append(
-            (
+            [
                 bid,
                 now,
                 p.channel,
@@ -77,17 +79,13 @@ def persist_batch(conn, *, batch: list[Prepared], now: datetime) -> list[tuple[P
                 p.transaktions_id,
                 p.sha256,
                 p.body.decode("utf-8"),
-            )
+            ]
         )
-        levering_rows += [(bid, d, abonnement, "pending", trimmed, 0, now) for d, abonnement, trimmed in p.copies]
+        levering_rows += [[bid, d, abonnement, "pending", trimmed, 0, now] for d, abonnement, trimmed in p.copies]
         results.append((p, Retur(20, besked_id=bid), True))
-    if raw:
-        for table, columns, rows in (
-            (BfBesked.__table__, BESKED_COLUMNS, besked_rows),
-            (BfLevering.__table__, LEVERING_COLUMNS, levering_rows),
-        ):
-            if rows:
-                _insert_raw(conn, table, columns, rows)
+    if raw:  # one multi-row INSERT per table (store/bulk.py)
+        _insert_beskeder.values(conn, besked_rows)
+        _insert_leveringer.values(conn, levering_rows)
         return results
     lost = _insert_new_beskeder(conn, besked_rows)
     if lost:  # another process stored these BeskedIds a moment ago: each is a repeat (or a reused id) here
@@ -130,35 +128,6 @@ def _insert_new_beskeder(conn, rows: list[tuple]) -> set[str]:
     return {row[0] for row in rows} - inserted
 
 
-def _insert_raw(conn, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """INSERT rows with one driver-level executemany (SQLite). Each value goes through its column type's
-    bind processor, as with a Core insert, but without the per-row statement machinery running in Python
-    (in a worker thread, while the event loop waits for the GIL); values every row shares (the batch's
-    timestamp, no TilladtModtager) are processed once."""
-    processed = []
-    for i, name in enumerate(columns):
-        proc = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-        if proc is not None:
-            processed.append((i, proc, {}))
-    if processed:
-        out = []
-        for row in rows:
-            row = list(row)
-            for i, proc, cache in processed:
-                v = row[i]
-                if isinstance(v, (datetime, type(None))):
-                    hit = cache.get(v, _MISSING)
-                    if hit is _MISSING:
-                        hit = cache[v] = proc(v)
-                    row[i] = hit
-                else:
-                    row[i] = proc(v)
-            out.append(tuple(row))
-        rows = out
-    placeholders = ", ".join("?" * len(columns))
-    conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})", rows)
-
-
 def mark_queued_statements(keys: list[tuple[str, str]]) -> list:
     """UPDATEs that mark the copies (BeskedId, dueslag) queued, if still pending."""
     lev_t = BfLevering.__table__
@@ -176,14 +145,20 @@ def mark_queued_statements(keys: list[tuple[str, str]]) -> list:
 
 
 def mark_queued(conn, *, keys: list[tuple[str, str]]) -> None:
-    if conn.dialect.name == "sqlite":  # one executemany over the unique (besked_id, dueslag) index
+    if conn.dialect.name == "sqlite":  # one UPDATE per dueslag: BeskedId IN (…) over the (besked_id, dueslag) index
         stamp = BfLevering.__table__.c.updated_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
         now = stamp(datetime.now(UTC))
-        conn.exec_driver_sql(
-            "UPDATE bf_levering SET state = 'queued', updated_at = ? "
-            "WHERE besked_id = ? AND dueslag = ? AND state = 'pending'",
-            [(now, bid, dueslag) for bid, dueslag in keys],
-        )
+        by_dueslag: dict[str, list[str]] = defaultdict(list)
+        for bid, dueslag in keys:
+            by_dueslag[dueslag].append(bid)
+        for dueslag, ids in by_dueslag.items():
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                conn.exec_driver_sql(
+                    "UPDATE bf_levering SET state = 'queued', updated_at = ? WHERE dueslag = ? AND state = 'pending' "
+                    f"AND besked_id IN ({', '.join('?' * len(chunk))})",
+                    (now, dueslag, *chunk),
+                )
         return
     for stmt in mark_queued_statements(keys):
         conn.execute(stmt)

@@ -114,10 +114,12 @@ class Bookings:
         """Check and book one posting. Returns the outstanding amount before it (øre) or, for a repeat of
         a booked id, the repeat's receipt; raises Refusal. With `finish` (needs the recorder), returns the
         answer `finish` builds from that outcome instead, its exchange row written in the booking's own
-        transaction (a CommittedAnswer). While the database is unavailable, raises its error (the call is
+        transaction (a CommittedAnswer; the caller has run `check_storable`, so that a refusal is answered
+        before anything is queued). While the database is unavailable, raises its error (the call is
         answered with a fault, nothing written)."""
-        check_storable(kind, item)
-        if finish is not None and self.recorder is None:
+        if finish is None:
+            check_storable(kind, item)
+        elif self.recorder is None:
             raise RuntimeError("Bookings: finish needs the recorder")
         return await self.lane.submit(_Request(municipality, kind, item, exchange_id, finish))
 
@@ -343,12 +345,14 @@ _STORED_IDS = {
 }
 
 
+_ID_LIMITS = {key: (_P[column].type.length, element) for key, (column, element) in _STORED_IDS.items()}
+
+
 def check_storable(kind: str, item: dict[str, Any]) -> None:
     """Refuse at the edge what the ledger's columns cannot hold (the same on SQLite, which does not enforce a
     length, and PostgreSQL, which does), and make free text storable."""
-    for key, (column, element) in _STORED_IDS.items():
+    for key, (limit, element) in _ID_LIMITS.items():
         value = item.get(key)
-        limit = _P[column].type.length
         if value is not None and len(value) > limit:
             name = element or ("DaekningUUID" if kind == "daekning" else "AfskrivningUUID")
             raise Refusal(E_INVALID, f"{name} {value[:60]!r} is not a UUID (longer than {limit} characters)")

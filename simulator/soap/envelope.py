@@ -40,7 +40,7 @@ def parse_xml(data: bytes, *, max_bytes: int | None = None) -> etree._Element:
         raise SoapFaultError(ErrorCode.BODY_TOO_LARGE, f"request body is {len(data)} bytes; the limit is {max_bytes}")
     m = _DECL_ENCODING.match(data)
     declared = m.group(1).decode().lower() if m else "utf-8"
-    if declared in ("utf-8", "utf8"):
+    if declared in ("utf-8", "utf8") and not data.isascii():
         try:
             data.decode("utf-8")
         except UnicodeDecodeError as e:

@@ -32,11 +32,14 @@ class BulkInsert:
         self._values_sql: dict[int, str] = {}  # SQLite: rows in one statement → its SQL
 
     def __call__(self, conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
-        sql, processors = self._for(conn)
         pairs = tuple(zip(self.columns, self.defaults, strict=True))
-        params = [[row.get(name, default) for name, default in pairs] for row in rows]
+        self.values(conn, [[row.get(name, default) for name, default in pairs] for row in rows])
+
+    def values(self, conn: Connection, params: list[list[Any]]) -> None:
+        """Insert rows given as lists of values in `columns` order (changed in place by the bind processors)."""
         if not params:
             return
+        sql, processors = self._for(conn)
         if processors:
             for i, proc in processors:
                 cache: dict[Any, Any] = {}
