@@ -152,7 +152,7 @@ def read_context(payload: etree._Element) -> RequestContext:
 
     cvr = None
     if "AuthorityContext" in found:
-        el = found["AuthorityContext"].find(_CVR_TAG)
+        el = next(found["AuthorityContext"].iterchildren(_CVR_TAG), None)
         if el is None:
             raise SoapFaultError(ErrorCode.INVALID_AUTHORITY_CONTEXT, "AuthorityContext lacks MunicipalityCVR")
         cvr = _text(el)
