@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +26,7 @@ from simulator.beskedfordeler.outbox import Outbox
 from simulator.beskedfordeler.pull import Puller
 from simulator.beskedfordeler.push import Pusher, Receiver
 from simulator.beskedfordeler.store import BeskedStore
+from simulator.store.ids import exchange_id
 from simulator.traffic.recorder import truncate_body
 
 if TYPE_CHECKING:
@@ -179,7 +179,7 @@ class Beskedfordeler:
         resp, _ = truncate_body(retur.xml(), self.rt.settings.record_body_max_bytes)
         await self.rt.recorder.record(
             {
-                "id": str(uuid.uuid4()),
+                "id": exchange_id(),
                 "started_at": datetime.now(UTC),
                 "duration_ms": (time.perf_counter() - t0) * 1000,
                 "origin": channel,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +32,7 @@ from simulator.soap.envelope import Envelope, build_envelope, build_fault, fault
 from simulator.soap.envelope import check_media_type as check_soap11_media_type
 from simulator.soap.errors import ErrorCode, SoapFaultError
 from simulator.soap.ns import SOAP11
+from simulator.store.ids import exchange_id
 from simulator.traffic.recorder import Recorder, truncate_body
 
 
@@ -43,7 +43,7 @@ class _Trace:
         self.t0 = time.perf_counter()
         self.recorded = False  # written with the handler's work (CommittedAnswer)
         self.row: dict[str, Any] = {
-            "id": str(uuid.uuid4()),
+            "id": exchange_id(),
             "started_at": datetime.now(UTC),
             "origin": request.origin,
             "session": request.session,
