@@ -3,6 +3,7 @@ FastAPI admin/UI surface (`/api`, `/healthz`, `/docs`, component endpoints)."""
 
 from __future__ import annotations
 
+import gc
 import logging
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,7 +28,12 @@ SERVICE_PREFIX = "/service/"
 NOT_SOAP_PREFIXES = ("/service/AccessTokenService_1/",)  # REST endpoints under /service/ (simulator.security)
 
 
-def create_app(settings: Settings | None = None, *, db_schema: str | None = None) -> SimulatorApp:
+def create_app(
+    settings: Settings | None = None, *, db_schema: str | None = None, freeze_heap: bool = False
+) -> SimulatorApp:
+    """The application. `freeze_heap` (the server process, `main_app`): once started, what start built is
+    moved out of the garbage collector's sight (`gc.freeze`), so that a full collection under load walks only
+    what was made since — tens of ms less per collection, each of which stalled every call in flight."""
     settings = settings or get_settings()
     components = load_components(settings.components)
     runtime = Runtime.build(settings, components, db_schema=db_schema)
@@ -35,6 +41,10 @@ def create_app(settings: Settings | None = None, *, db_schema: str | None = None
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         await runtime.start()
+        if freeze_heap:
+            gc.collect()
+            gc.freeze()
+            gc.enable()  # off while starting (main_app): start makes objects that live as long as the process
         try:
             yield
         finally:
@@ -211,6 +221,8 @@ async def _plain(send, status: int, body: bytes, content_type: bytes = b"text/pl
 
 
 def main_app() -> SimulatorApp:
-    """Factory for `uvicorn --factory simulator.app:main_app`."""
+    """Factory for `uvicorn --factory simulator.app:main_app` (`simulator run`): the collector is off until the
+    app has started and frozen what start made (create_app's `freeze_heap`)."""
+    gc.disable()
     logging.basicConfig(level=get_settings().log_level.upper())
-    return create_app()
+    return create_app(freeze_heap=True)

@@ -50,7 +50,11 @@ def run(
     ] = 1,
 ) -> None:
     """Start the simulator (embedded defaults: SQLite file, in-process broker)."""
+    import gc
+
     import uvicorn
+
+    gc.disable()  # while importing and starting (every object made then lives as long as the process): simulator.app
 
     from simulator.security.tls import uvicorn_tls_options
 
