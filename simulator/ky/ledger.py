@@ -303,16 +303,6 @@ class KyLedger(LedgerViews):
         """SoegDelfordringTilIndbetaling: sub-claims open for payment."""
         return await self.client.open_subclaims(municipality, account_uuid=account_uuid, cpr=cpr, cvr=cvr)
 
-    # -- incoming: coverages and write-offs (builtin:ky) -------------------------------------------
-
-    async def register_posting(
-        self, municipality: str, kind: str, item: dict[str, Any], exchange_id: str | None
-    ) -> Kvittering:
-        """Check a coverage/write-off against the ledger and book it (group-committed with concurrent
-        bookings, simulator.ky.booking); refusals raise Refusal."""
-        check_posting(kind, item)
-        return posting_receipt(kind, item, await self.bookings.book(municipality, kind, item, exchange_id))
-
     # -- incoming from Beskedfordeleren ------------------------------------------------------------
 
     async def record_status_change(
